@@ -1,0 +1,76 @@
+"""Shared CLI plumbing: settings, the workspace, error reporting and exit codes."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+import orjson
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+
+from modelyard import errors
+from modelyard.settings import Settings
+from modelyard.workspace import Workspace
+
+console = Console()
+err_console = Console(stderr=True)
+
+EXIT_CODES: list[tuple[type[errors.ModelyardError], int]] = [
+    (errors.InvalidInputError, 2),
+    (errors.NotFoundError, 4),
+    (errors.ConflictError, 5),
+    (errors.IntegrityError, 6),
+    (errors.ModelLoadError, 6),
+    (errors.TrustError, 7),
+]
+
+T = TypeVar("T")
+
+
+def load_settings() -> Settings:
+    try:
+        return Settings()
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = "MODELYARD_" + str(first["loc"][0]).upper() if first["loc"] else "settings"
+        err_console.print(f"[red]error:[/] invalid setting {field}: {first['msg']}")
+        raise typer.Exit(2) from None
+
+
+@contextmanager
+def workspace() -> Iterator[Workspace]:
+    """Open the workspace the environment describes; map errors to messages and exit codes."""
+    with reported():
+        ws = Workspace(load_settings())
+        try:
+            yield ws
+        finally:
+            ws.close()
+
+
+@contextmanager
+def reported() -> Iterator[None]:
+    try:
+        yield
+    except errors.ModelyardError as exc:
+        code = next((c for cls, c in EXIT_CODES if isinstance(exc, cls)), 1)
+        err_console.print(f"[red]error:[/] {exc.message}", highlight=False)
+        raise typer.Exit(code) from None
+
+
+def print_json(data: Any) -> None:
+    sys.stdout.write(
+        orjson.dumps(
+            data, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS, default=str
+        ).decode()
+        + "\n"
+    )
+
+
+def run_with(fn: Callable[[Workspace], T]) -> T:
+    with workspace() as ws:
+        return fn(ws)

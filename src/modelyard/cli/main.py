@@ -1,0 +1,255 @@
+"""Entry point: ``modelyard COMMAND``."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from modelyard._version import __version__
+from modelyard.cli.context import console, load_settings, print_json, reported, workspace
+from modelyard.cli.quickstart import quickstart
+from modelyard.domain.entities import ModelVersion
+from modelyard.store.db import create_db_engine
+from modelyard.store.migrate import upgrade
+
+app = typer.Typer(
+    help="modelyard: from a dataset to a monitored, safely served model.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+db_app = typer.Typer(help="Metadata database.", no_args_is_help=True)
+datasets_app = typer.Typer(help="Versioned datasets.", no_args_is_help=True)
+models_app = typer.Typer(help="The model registry.", no_args_is_help=True)
+endpoints_app = typer.Typer(help="Serving endpoints.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(datasets_app, name="datasets")
+app.add_typer(models_app, name="models")
+app.add_typer(endpoints_app, name="endpoints")
+app.command()(quickstart)
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+
+
+@app.command()
+def version() -> None:
+    """Print the modelyard version."""
+    console.print(__version__)
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply database migrations up to the newest schema."""
+    settings = load_settings()
+    with reported():
+        engine = create_db_engine(settings.resolved_database_url)
+        try:
+            revision = upgrade(engine)
+        finally:
+            engine.dispose()
+    console.print(f"database at revision [bold]{revision}[/]")
+
+
+@datasets_app.command("add")
+def datasets_add(
+    file: Annotated[Path, typer.Argument(help="CSV or Parquet file.")],
+    name: Annotated[str, typer.Option("--name", "-n", help="Dataset name.")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Store an immutable, content-addressed version of a table."""
+    with workspace() as ws:
+        dv = ws.add_dataset(file, name)
+    if as_json:
+        print_json(dv.__dict__)
+        return
+    console.print(
+        f"dataset [bold]{dv.dataset}[/] version [bold]{dv.version}[/]: "
+        f"{dv.row_count} rows, {len(dv.columns)} columns, sha256 {dv.digest[:12]}…"
+    )
+    table = Table("column", "type", "nullable")
+    for col in dv.columns:
+        table.add_row(col["name"], col["type"], "yes" if col["nullable"] else "no")
+    console.print(table)
+
+
+@datasets_app.command("list")
+def datasets_list(as_json: JsonFlag = False) -> None:
+    """List dataset versions."""
+    with workspace() as ws:
+        versions = ws.datasets.list()
+    if as_json:
+        print_json([v.__dict__ for v in versions])
+        return
+    table = Table("dataset", "version", "rows", "columns", "sha256", "source", "created")
+    for v in versions:
+        table.add_row(
+            v.dataset,
+            str(v.version),
+            str(v.row_count),
+            str(len(v.columns)),
+            v.digest[:12],
+            v.source_name,
+            f"{v.created_at:%Y-%m-%d %H:%M}",
+        )
+    console.print(table)
+
+
+@datasets_app.command("show")
+def datasets_show(
+    ref: Annotated[str, typer.Argument(help="NAME or NAME:VERSION.")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Show one dataset version with its schema."""
+    name, _, version = ref.partition(":")
+    with workspace() as ws:
+        dv = ws.datasets.get(name, int(version) if version.isdigit() else None)
+    print_json(dv.__dict__) if as_json else console.print(dv)
+
+
+@app.command()
+def train(
+    dataset: Annotated[str, typer.Option(help="Dataset name (latest version is used).")],
+    target: Annotated[str, typer.Option(help="Target column.")],
+    model: Annotated[
+        str, typer.Option(help="logistic_regression | random_forest | lightgbm")
+    ] = "logistic_regression",
+    name: Annotated[str | None, typer.Option(help="Model name (default: dataset name).")] = None,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    as_json: JsonFlag = False,
+) -> None:
+    """Train a model on a dataset, record the run and register a new version."""
+    with workspace() as ws:
+        with console.status(f"training {model} on {dataset}…"):
+            run, version = ws.train(dataset, target, model, name, seed)
+    if as_json:
+        print_json({"run": run.__dict__, "model": _version_dict(version)})
+        return
+    console.print(f"run [bold]{run.id}[/] finished in {run.duration_s:.2f}s")
+    _print_metrics(version.metrics)
+    console.print(f"registered [bold green]{version.ref}[/] (stage {version.stage})")
+
+
+@models_app.command("list")
+def models_list(as_json: JsonFlag = False) -> None:
+    """List registered models."""
+    with workspace() as ws:
+        models = ws.models()
+    if as_json:
+        print_json(models)
+        return
+    table = Table("model", "latest", "versions", "flavor", "production", "staging")
+    for m in models:
+        table.add_row(
+            m["name"],
+            str(m["latest_version"]),
+            str(m["versions"]),
+            m["flavor"] or "",
+            ",".join(map(str, m["stages"]["production"])),
+            ",".join(map(str, m["stages"]["staging"])),
+        )
+    console.print(table)
+
+
+@models_app.command("show")
+def models_show(
+    ref: Annotated[str, typer.Argument(help="NAME or NAME:VERSION (number, stage or latest).")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Show a model version: signature, metrics, lineage and stage history."""
+    with workspace() as ws:
+        version = ws.model(ref)
+    if as_json:
+        print_json(_version_dict(version))
+        return
+    console.print(f"[bold]{version.ref}[/]  flavor {version.flavor}  stage {version.stage}")
+    console.print(f"checksum sha256 {version.artifact_digest}")
+    lineage = f"dataset {version.dataset}:{version.dataset_version}" if version.dataset else "-"
+    console.print(f"lineage: {lineage}, run {version.run_id or '-'}, code {version.code_version}")
+    sig = Table("input column", "type", "nullable", title="signature")
+    for col in version.signature["inputs"]:
+        sig.add_row(col["name"], col["type"], "yes" if col.get("nullable") else "no")
+    console.print(sig)
+    console.print(f"output: {version.signature['output']}")
+    _print_metrics(version.metrics)
+    hist = Table("at", "from", "to", "by", "reason", title="stage history")
+    for t in version.transitions:
+        hist.add_row(
+            f"{t.at:%Y-%m-%d %H:%M:%S}", t.from_stage or "-", t.to_stage, t.actor, t.reason
+        )
+    console.print(hist)
+
+
+@models_app.command("promote")
+def models_promote(
+    ref: Annotated[str, typer.Argument(help="NAME:VERSION")],
+    to: Annotated[str, typer.Option("--to", help="candidate | staging | production | archived")],
+    reason: Annotated[str, typer.Option(help="Why (recorded in the history).")] = "",
+) -> None:
+    """Move a model version to a stage (production archives the previous one)."""
+    with workspace() as ws:
+        version = ws.promote(ref, to, reason)
+    console.print(f"[bold]{version.ref}[/] is now in stage [bold green]{version.stage}[/]")
+
+
+@app.command()
+def deploy(
+    endpoint: Annotated[str, typer.Argument(help="Endpoint name.")],
+    model: Annotated[str, typer.Option("--model", "-m", help="NAME:VERSION to serve.")],
+) -> None:
+    """Point an endpoint at a model version (verified and warmed first)."""
+    with workspace() as ws:
+        ep = ws.deploy(endpoint, model)
+    console.print(
+        f"endpoint [bold]{ep.name}[/] → [bold green]{ep.model}:{ep.version}[/] "
+        f"(revision {ep.revision}); running servers switch within a second"
+    )
+
+
+@endpoints_app.command("list")
+def endpoints_list(as_json: JsonFlag = False) -> None:
+    """List endpoints and the versions they serve."""
+    with workspace() as ws:
+        endpoints = ws.endpoints.list()
+    if as_json:
+        print_json([e.__dict__ for e in endpoints])
+        return
+    table = Table("endpoint", "model", "version", "revision", "updated")
+    for e in endpoints:
+        table.add_row(
+            e.name, e.model, str(e.version), str(e.revision), f"{e.updated_at:%Y-%m-%d %H:%M:%S}"
+        )
+    console.print(table)
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to bind.")] = 8000,
+) -> None:
+    """Serve every endpoint over HTTP until interrupted."""
+    from modelyard.serving.server import make_server
+
+    settings = load_settings()
+    logging.basicConfig(level=settings.log_level.upper(), format="%(levelname)s %(message)s")
+    with reported():
+        make_server(settings, host, port).run()
+
+
+def _version_dict(version: ModelVersion) -> dict[str, object]:
+    data = dict(version.__dict__)
+    data["transitions"] = [t.__dict__ for t in version.transitions]
+    return data
+
+
+def _print_metrics(metrics: dict[str, float]) -> None:
+    table = Table("metric", "value", title="holdout metrics")
+    for key, value in metrics.items():
+        table.add_row(key, f"{value:.4f}")
+    console.print(table)
+
+
+def main() -> None:
+    app()

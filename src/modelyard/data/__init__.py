@@ -1,0 +1,1 @@
+"""Datasets: reading, versioning and (later) validation and profiling."""

@@ -1,0 +1,1 @@
+"""Endpoints: which model version serves under which name."""

@@ -1,0 +1,74 @@
+"""Pointing endpoints at model versions, safely: verify and warm before switching."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+from modelyard.domain.entities import Endpoint, ModelVersion
+from modelyard.domain.refs import check_name, parse_model_ref
+from modelyard.errors import ModelLoadError, ModelyardError
+from modelyard.registry.service import RegistryService
+from modelyard.runtime.base import LoadedModel
+from modelyard.store.repositories.endpoints import EndpointRepository
+from modelyard.store.repositories.models import ModelRepository
+from modelyard.store.store import Store
+
+
+def warm(version: ModelVersion, loaded: LoadedModel) -> None:
+    """Run the version's example row through it; a model that cannot answer is not served."""
+    if not version.example:
+        return
+    try:
+        loaded.predict(pd.DataFrame([version.example]))
+    except ModelyardError as exc:
+        raise ModelLoadError(f"model {version.ref} failed its warm-up: {exc.message}") from exc
+    except Exception as exc:  # noqa: BLE001 - any model failure means "do not serve"
+        raise ModelLoadError(
+            f"model {version.ref} failed its warm-up: {type(exc).__name__}: {exc}"
+        ) from exc
+
+
+class EndpointService:
+    def __init__(self, store: Store, registry: RegistryService | None = None) -> None:
+        self.store = store
+        self.registry = registry or RegistryService(store)
+
+    def deploy(self, endpoint: str, model_ref: str, *, actor: str = "local") -> Endpoint:
+        """Point ``endpoint`` at a version, after loading and warming it.
+
+        A version that fails to load leaves the endpoint exactly as it was.
+        """
+        check_name(endpoint, what="endpoint")
+        ref = parse_model_ref(model_ref)
+        version, loaded = self.registry.load(ref.__str__())
+        warm(version, loaded)
+        with self.store.session() as session:
+            row = ModelRepository(session).resolve(parse_model_ref(version.ref))
+            return EndpointRepository(session).point(endpoint, row, actor=actor)
+
+    def get(self, name: str) -> Endpoint:
+        with self.store.session() as session:
+            return EndpointRepository(session).get(name)
+
+    def list(self) -> list[Endpoint]:
+        with self.store.session() as session:
+            return EndpointRepository(session).list()
+
+    def describe(self, name: str) -> dict[str, Any]:
+        endpoint = self.get(name)
+        version = self.registry.get(f"{endpoint.model}:{endpoint.version}")
+        return describe_endpoint(endpoint, version)
+
+
+def describe_endpoint(endpoint: Endpoint, version: ModelVersion) -> dict[str, Any]:
+    """The public description of an endpoint (shared by the CLI and the server)."""
+    return {
+        "name": endpoint.name,
+        "model": {"name": version.model, "version": version.version, "flavor": version.flavor},
+        "revision": endpoint.revision,
+        "updated_at": endpoint.updated_at.isoformat(),
+        "signature": version.signature,
+        "example": {"inputs": [version.example]} if version.example else None,
+    }

@@ -1,0 +1,1 @@
+"""Pure domain logic: entities, signatures, rules. No IO happens here."""

@@ -1,0 +1,95 @@
+"""scikit-learn flavor: models persisted with skops, never with pickle.
+
+skops refuses to build any type it does not know to be safe. A few plain scikit-learn
+and numpy types used by stock estimators (tree structures, dtypes) are reported as
+"untrusted" by skops; :data:`SAFE_TYPES` trusts exactly those, so standard pipelines
+load without a trust flag while anything else needs ``trusted=True``.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import skops.io as sio
+
+from modelyard.domain.signature import Signature
+from modelyard.errors import InvalidInputError, ModelLoadError, TrustError
+from modelyard.runtime.base import (
+    Flavor,
+    LoadedModel,
+    Prediction,
+    float_list,
+    loading,
+    plain_list,
+    probability_rows,
+    require_file,
+)
+
+MODEL_FILE = "model.skops"
+
+#: Types skops flags as unknown but which are plain data holders of numpy/scikit-learn.
+SAFE_TYPES: frozenset[str] = frozenset(
+    {
+        "numpy.dtype",
+        "sklearn.tree._tree.Tree",
+        "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+    }
+)
+
+
+class SklearnModel(LoadedModel):
+    flavor = "sklearn"
+
+    def __init__(self, model: Any, signature: Signature) -> None:
+        super().__init__(signature)
+        self.model = model
+        classes = getattr(model, "classes_", None)
+        self.classes: list[Any] | None = None if classes is None else plain_list(classes)
+        self.has_proba = self.classes is not None and hasattr(model, "predict_proba")
+
+    def _predict(self, frame: pd.DataFrame) -> Prediction:
+        raw = self.model.predict(frame)
+        if self.classes is None:
+            return Prediction(float_list(raw))
+        probabilities = None
+        if self.has_proba:
+            probabilities = probability_rows(self.model.predict_proba(frame), self.classes)
+        return Prediction(plain_list(raw), probabilities)
+
+
+class SklearnFlavor(Flavor):
+    name = "sklearn"
+
+    def save(self, model: object, directory: Path, signature: Signature) -> None:
+        """Write ``model.skops``."""
+        if not callable(getattr(model, "predict", None)):
+            raise InvalidInputError(f"{type(model).__name__} has no predict method", field="model")
+        try:
+            sio.dump(model, directory / MODEL_FILE)
+        except Exception as exc:  # noqa: BLE001 - skops raises many types
+            raise InvalidInputError(
+                f"cannot save {type(model).__name__} with skops: {type(exc).__name__}: {exc}",
+                field="model",
+            ) from exc
+
+    def load(self, directory: Path, signature: Signature, *, trusted: bool = False) -> LoadedModel:
+        """Read ``model.skops``; types outside :data:`SAFE_TYPES` need ``trusted``."""
+        path = require_file(directory, MODEL_FILE, self.name)
+        with loading(self.name, MODEL_FILE):
+            data = path.read_bytes()
+            untrusted = sio.get_untrusted_types(data=data)
+        unsafe = sorted(set(untrusted) - SAFE_TYPES)
+        if unsafe and not trusted:
+            raise TrustError(
+                f"{MODEL_FILE} contains types that are not trusted by default: "
+                f"{', '.join(unsafe)}; register it with trusted=True only if you trust "
+                "where it came from"
+            )
+        with loading(self.name, MODEL_FILE):
+            model = sio.load(io.BytesIO(data), trusted=list(untrusted))
+        if not callable(getattr(model, "predict", None)):
+            raise ModelLoadError(f"{MODEL_FILE} holds a {type(model).__name__}, not a model")
+        return SklearnModel(model, signature)

@@ -1,0 +1,1 @@
+"""The data plane: an ASGI app that serves endpoints from in-memory model tables."""

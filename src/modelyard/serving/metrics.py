@@ -1,0 +1,63 @@
+"""Prometheus metrics of one app instance (its own registry: no import-time globals)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+LATENCY_BUCKETS = (
+    0.0005,
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+)
+
+
+class ServingMetrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.requests = Counter(
+            "modelyard_requests_total",
+            "Prediction requests by endpoint, model version and HTTP status.",
+            ["endpoint", "version", "status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "modelyard_request_duration_seconds",
+            "Prediction request latency in seconds, by endpoint and model version.",
+            ["endpoint", "version"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.errors = Counter(
+            "modelyard_request_errors_total",
+            "Failed prediction requests by endpoint, model version and reason.",
+            ["endpoint", "version", "reason"],
+            registry=self.registry,
+        )
+        self.rows = Counter(
+            "modelyard_predicted_rows_total",
+            "Rows predicted, by endpoint and model version.",
+            ["endpoint", "version"],
+            registry=self.registry,
+        )
+        self.endpoint_ready = Gauge(
+            "modelyard_endpoint_ready",
+            "1 when the endpoint's model is loaded and serving.",
+            ["endpoint"],
+            registry=self.registry,
+        )
+        self.load_failures = Counter(
+            "modelyard_model_load_failures_total",
+            "Model versions that failed to load or warm up, by endpoint.",
+            ["endpoint"],
+            registry=self.registry,
+        )

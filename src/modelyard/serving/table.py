@@ -1,0 +1,97 @@
+"""The in-memory endpoint table: which loaded model answers for which endpoint.
+
+The hot path reads it without touching the database; a background refresher polls the
+store and swaps an entry only after the new version has loaded and warmed.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from modelyard.deployments.service import describe_endpoint, warm
+from modelyard.domain.entities import Endpoint, ModelVersion
+from modelyard.domain.signature import Signature
+from modelyard.errors import ModelyardError
+from modelyard.registry.service import RegistryService
+from modelyard.runtime.base import LoadedModel
+from modelyard.serving.metrics import ServingMetrics
+
+log = logging.getLogger("modelyard.serving")
+
+
+@dataclass(frozen=True)
+class ServedModel:
+    endpoint: str
+    revision: int
+    version: ModelVersion
+    model: LoadedModel
+    signature: Signature
+    description: dict[str, Any]
+
+    @property
+    def version_label(self) -> str:
+        return str(self.version.version)
+
+
+@dataclass
+class EndpointTable:
+    registry: RegistryService
+    metrics: ServingMetrics
+    served: dict[str, ServedModel] = field(default_factory=dict)
+    errors: dict[str, tuple[int, str]] = field(default_factory=dict)
+    known: set[str] = field(default_factory=set)
+
+    def get(self, name: str) -> ServedModel | None:
+        return self.served.get(name)
+
+    @property
+    def ready(self) -> bool:
+        """Every endpoint in the store has a loaded model."""
+        return all(name in self.served for name in self.known)
+
+    def sync(self, endpoints: list[Endpoint]) -> None:
+        """Bring the table in line with the store (blocking: run it off the event loop)."""
+        self.known = {e.name for e in endpoints}
+        for endpoint in endpoints:
+            current = self.served.get(endpoint.name)
+            if current is not None and current.revision == endpoint.revision:
+                continue
+            failed = self.errors.get(endpoint.name)
+            if failed is not None and failed[0] == endpoint.revision:
+                continue
+            self._load(endpoint)
+        for name in list(self.served):
+            if name not in self.known:
+                del self.served[name]
+                self.metrics.endpoint_ready.labels(name).set(0)
+
+    def _load(self, endpoint: Endpoint) -> None:
+        try:
+            version, loaded = self.registry.load(f"{endpoint.model}:{endpoint.version}")
+            warm(version, loaded)
+        except ModelyardError as exc:
+            self.errors[endpoint.name] = (endpoint.revision, exc.message)
+            self.metrics.load_failures.labels(endpoint.name).inc()
+            kept = self.served.get(endpoint.name)
+            log.error(
+                "endpoint %s: not switching to %s:%s: %s%s",
+                endpoint.name,
+                endpoint.model,
+                endpoint.version,
+                exc.message,
+                f" (still serving version {kept.version.version})" if kept else "",
+            )
+            return
+        self.served[endpoint.name] = ServedModel(
+            endpoint=endpoint.name,
+            revision=endpoint.revision,
+            version=version,
+            model=loaded,
+            signature=loaded.signature,
+            description=describe_endpoint(endpoint, version),
+        )
+        self.errors.pop(endpoint.name, None)
+        self.metrics.endpoint_ready.labels(endpoint.name).set(1)
+        log.info("endpoint %s: serving %s", endpoint.name, version.ref)

@@ -1,0 +1,1 @@
+"""Storage: SQLAlchemy metadata store with Alembic migrations, and the artifact store."""

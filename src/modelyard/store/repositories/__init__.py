@@ -1,0 +1,1 @@
+"""Repositories: the only code that queries the ORM; they return domain entities."""

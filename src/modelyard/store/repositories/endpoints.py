@@ -1,0 +1,63 @@
+"""Endpoints and their deployment history."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from modelyard.domain.entities import Endpoint
+from modelyard.errors import NotFoundError
+from modelyard.store.orm import DeploymentRow, EndpointRow, ModelVersionRow, utcnow
+
+
+def to_entity(row: EndpointRow) -> Endpoint:
+    return Endpoint(
+        name=row.name,
+        model=row.model_version.model.name,
+        version=row.model_version.version,
+        revision=row.revision,
+        updated_at=row.updated_at,
+    )
+
+
+class EndpointRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def row(self, name: str) -> EndpointRow | None:
+        return self.session.scalars(select(EndpointRow).where(EndpointRow.name == name)).first()
+
+    def get(self, name: str) -> Endpoint:
+        row = self.row(name)
+        if row is None:
+            raise NotFoundError(f"endpoint {name!r} not found")
+        return to_entity(row)
+
+    def list(self) -> list[Endpoint]:
+        rows = self.session.scalars(select(EndpointRow).order_by(EndpointRow.name)).all()
+        return [to_entity(r) for r in rows]
+
+    def point(self, name: str, version: ModelVersionRow, *, actor: str) -> Endpoint:
+        """Create the endpoint or move it to ``version``, recording the change."""
+        row = self.row(name)
+        previous_id: int | None = None
+        if row is None:
+            row = EndpointRow(name=name, model_version_id=version.id, revision=1)
+            self.session.add(row)
+        else:
+            previous_id = row.model_version_id
+            row.model_version_id = version.id
+            row.revision = row.revision + 1
+            row.updated_at = utcnow()
+        self.session.flush()
+        self.session.add(
+            DeploymentRow(
+                endpoint_id=row.id,
+                model_version_id=version.id,
+                previous_model_version_id=previous_id,
+                actor=actor,
+            )
+        )
+        self.session.flush()
+        self.session.refresh(row)
+        return to_entity(row)

@@ -1,0 +1,80 @@
+"""The training workflow: dataset version → run → registered model version."""
+
+from __future__ import annotations
+
+import uuid
+
+from modelyard.data.datasets import DatasetService
+from modelyard.domain.entities import ModelVersion, Run
+from modelyard.domain.refs import check_name
+from modelyard.domain.signature import example_row, infer_signature
+from modelyard.registry.service import RegistryService
+from modelyard.store.orm import RunRow
+from modelyard.store.repositories.datasets import DatasetRepository
+from modelyard.store.repositories.runs import RunRepository
+from modelyard.store.store import Store
+from modelyard.training.provenance import code_version
+from modelyard.training.trainer import train_model
+
+
+class TrainingService:
+    def __init__(self, store: Store, registry: RegistryService | None = None) -> None:
+        self.store = store
+        self.registry = registry or RegistryService(store)
+        self.datasets = DatasetService(store)
+
+    def train(
+        self,
+        *,
+        dataset: str,
+        target: str,
+        kind: str,
+        name: str | None = None,
+        dataset_version: int | None = None,
+        seed: int = 0,
+        test_size: float = 0.2,
+        actor: str = "local",
+    ) -> tuple[Run, ModelVersion]:
+        """Train on a dataset version, record the run, register the model as a candidate."""
+        model_name = check_name(name or dataset, what="model")
+        dv, frame = self.datasets.load_frame(dataset, dataset_version)
+        result = train_model(frame, target=target, kind=kind, seed=seed, test_size=test_size)
+        signature = infer_signature(result.train_frame_features, result.target, kind=result.task)
+        version_of_code = code_version()
+        run_id = uuid.uuid4().hex
+        with self.store.session() as session:
+            dv_row = DatasetRepository(session).version_row(dv.dataset, dv.version)
+            RunRepository(session).add(
+                RunRow(
+                    id=run_id,
+                    kind=kind,
+                    status="finished",
+                    seed=seed,
+                    params=result.params,
+                    metrics=result.metrics,
+                    code_version=version_of_code,
+                    dataset_version_id=dv_row.id,
+                    duration_s=result.duration_s,
+                )
+            )
+        version = self.registry.register(
+            result.model,
+            model_name,
+            signature=signature,
+            flavor=result.flavor,
+            metrics=result.metrics,
+            run_id=run_id,
+            dataset=(dv.dataset, dv.version),
+            code_version=version_of_code,
+            example=example_row(signature, result.train_frame_features),
+            actor=actor,
+        )
+        return self.get_run(run_id), version
+
+    def get_run(self, run_id: str) -> Run:
+        with self.store.session() as session:
+            return RunRepository(session).get(run_id)
+
+    def list_runs(self) -> list[Run]:
+        with self.store.session() as session:
+            return RunRepository(session).list()

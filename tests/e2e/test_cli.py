@@ -1,0 +1,116 @@
+"""The CLI as a user runs it: real processes, a real uvicorn server on a free port."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from modelyard.data.quickstart import write_quickstart_csv
+
+
+def run(home: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "MODELYARD_HOME": str(home), "COLUMNS": "200", "NO_COLOR": "1"}
+    result = subprocess.run(
+        [sys.executable, "-m", "modelyard", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(
+            f"{args} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}"
+        )
+    return result
+
+
+def test_quickstart_serves_a_prediction(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    result = run(home, "quickstart", "--no-serve", "--port", "0")
+    out = result.stdout
+    assert "dataset quickstart:1" in out
+    assert "registered model quickstart:1" in out
+    assert "predictions from quickstart:1" in out
+    assert "curl -s -X POST http://127.0.0.1:" in out
+    assert "/v1/endpoints/quickstart/predict" in out
+    listed = json.loads(run(home, "models", "list", "--json").stdout)
+    assert listed[0]["name"] == "quickstart"
+    assert listed[0]["stages"]["production"] == [1]
+    endpoints = json.loads(run(home, "endpoints", "list", "--json").stdout)
+    assert endpoints[0]["name"] == "quickstart"
+
+
+def test_dataset_train_models_deploy_commands(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    csv = write_quickstart_csv(tmp_path / "data.csv", n_rows=500)
+    assert run(home, "db", "upgrade").returncode == 0
+    added = json.loads(run(home, "datasets", "add", str(csv), "--name", "loans", "--json").stdout)
+    assert added["version"] == 1 and added["row_count"] == 500
+    trained = json.loads(
+        run(
+            home,
+            "train",
+            "--dataset",
+            "loans",
+            "--target",
+            "target",
+            "--model",
+            "random_forest",
+            "--name",
+            "loanmodel",
+            "--json",
+        ).stdout
+    )
+    assert trained["model"]["version"] == 1
+    assert trained["model"]["dataset"] == "loans"
+    assert trained["model"]["run_id"] == trained["run"]["id"]
+    assert "roc_auc" in trained["run"]["metrics"]
+    shown = json.loads(run(home, "models", "show", "loanmodel:1", "--json").stdout)
+    assert shown["flavor"] == "sklearn" and shown["signature"]["inputs"]
+    human = run(home, "models", "show", "loanmodel").stdout
+    assert "signature" in human and "stage history" in human
+    promoted = run(home, "models", "promote", "loanmodel:1", "--to", "staging").stdout
+    assert "staging" in promoted
+    deployed = run(home, "deploy", "loans-ep", "--model", "loanmodel:1").stdout
+    assert "loans-ep" in deployed
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (("models", "show", "nope:1"), 4, "model 'nope' not found"),
+        (("models", "promote", "x:1", "--to", "heaven"), 2, "unknown stage"),
+        (("deploy", "ep", "--model", "nope:1"), 4, "not found"),
+        (("train", "--dataset", "nope", "--target", "t"), 4, "dataset 'nope' not found"),
+        (("datasets", "add", "/does/not/exist.csv", "--name", "d"), 2, "no such file"),
+    ],
+)
+def test_cli_errors_are_clear(
+    tmp_path: Path, args: tuple[str, ...], code: int, message: str
+) -> None:
+    result = run(tmp_path / "home", *args, check=False)
+    assert result.returncode == code, result.stderr
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_two_concurrent_dataset_adds_make_one_version(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    csv = write_quickstart_csv(tmp_path / "data.csv", n_rows=400)
+    run(home, "db", "upgrade")
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        results = list(
+            pool.map(
+                lambda _: run(home, "datasets", "add", str(csv), "--name", "same", "--json"),
+                range(2),
+            )
+        )
+    versions = {json.loads(r.stdout)["version"] for r in results}
+    assert versions == {1}
+    assert len(json.loads(run(home, "datasets", "list", "--json").stdout)) == 1

@@ -1,0 +1,43 @@
+"""Small builders shared by tests (imported as ``helpers``; tests/ is on sys.path)."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pandas as pd
+from sklearn.linear_model import LogisticRegression
+
+from modelyard.domain.signature import Signature, infer_signature
+from modelyard.store.artifacts.local import LocalArtifactStore
+from modelyard.store.store import Store
+
+
+def small_frame(n: int = 200, seed: int = 0) -> tuple[pd.DataFrame, pd.Series]:
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    x = pd.DataFrame({"x1": rng.normal(size=n), "x2": rng.normal(size=n)})
+    y = pd.Series(
+        (x["x1"] + 0.5 * x["x2"] + rng.normal(scale=0.5, size=n) > 0).astype(int), name="y"
+    )
+    return x, y
+
+
+def fitted_logreg(seed: int = 0) -> tuple[LogisticRegression, pd.DataFrame, Signature]:
+    x, y = small_frame(seed=seed)
+    model = LogisticRegression().fit(x, y)
+    return model, x, infer_signature(x, y)
+
+
+def corrupt_model(store: Store, artifact_digest: str) -> None:
+    """Flip bytes in every file of a stored model bundle."""
+    artifacts = store.artifacts
+    assert isinstance(artifacts, LocalArtifactStore)
+    manifest = json.loads(artifacts.get_bytes(artifact_digest))
+    for digest in manifest["files"].values():
+        path = artifacts.path_for(digest)
+        os.chmod(path, 0o644)
+        data = bytearray(path.read_bytes())
+        data[len(data) // 2] ^= 0xFF
+        path.write_bytes(bytes(data))
