@@ -7,6 +7,8 @@ from typing import Any
 import httpx
 
 from modelyard.errors import ModelyardError
+from modelyard.security.credentials import read_credentials
+from modelyard.settings import Settings
 
 
 class ServerError(ModelyardError):
@@ -28,10 +30,18 @@ class Client:
         self,
         base_url: str = "http://127.0.0.1:8000",
         *,
+        api_key: str | None = None,
+        settings: Settings | None = None,
         timeout: float = 30.0,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
-        self._http = httpx.Client(base_url=base_url, timeout=timeout, transport=transport)
+        """``api_key`` defaults to the one in the home's credentials file, if any."""
+        if api_key is None:
+            api_key = read_credentials(settings or Settings())
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self._http = httpx.Client(
+            base_url=base_url, timeout=timeout, transport=transport, headers=headers
+        )
 
     def __enter__(self) -> Client:
         return self

@@ -31,6 +31,32 @@ class Settings(BaseSettings):
     )
     log_level: str = "info"
 
+    # Security (on by default; see README "Security").
+    auth_enabled: bool = Field(default=True, description="Require an API key on every route.")
+    secret_key: str | None = Field(
+        default=None,
+        description="Server secret for artifact signatures; default: a 0600 file in home.",
+        repr=False,
+    )
+    metrics_public: bool = Field(default=False, description="Serve /metrics without a key.")
+    allowed_hosts: list[str] | None = Field(
+        default=None, description="Host header allowlist; default: loopback names + bind host."
+    )
+    trusted_proxies: list[str] = Field(
+        default_factory=list, description="Peers whose X-Forwarded-For is believed."
+    )
+    rate_limit_per_key: str = Field(
+        default="200/second;5000/minute", description="Per API key (limits syntax)."
+    )
+    rate_limit_per_endpoint: str = Field(
+        default="2000/second", description="Per endpoint, across callers (limits syntax)."
+    )
+    rate_limit_storage: str = Field(
+        default="memory://",
+        description="limits storage URI; e.g. redis://host:6379 to share across workers.",
+    )
+    max_json_depth: int = Field(default=32, gt=0)
+
     @field_validator("home")
     @classmethod
     def _absolute_home(cls, value: Path) -> Path:
@@ -42,6 +68,15 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{self.home / 'modelyard.db'}"
+
+    @property
+    def credentials_path(self) -> Path:
+        """Where the bootstrap admin key is kept for the CLI and SDK (mode 0600)."""
+        return self.home / "credentials.json"
+
+    @property
+    def secret_path(self) -> Path:
+        return self.home / "secret.key"
 
     @property
     def resolved_artifacts_url(self) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,13 @@ from modelyard.store.store import Store, open_store
 from modelyard.training.service import TrainingService
 
 
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
 class Workspace:
     """A handle on one modelyard home (or database + artifact store)."""
 
@@ -28,6 +36,7 @@ class Workspace:
         self.registry = RegistryService(self.store)
         self.endpoints = EndpointService(self.store, self.registry)
         self.training = TrainingService(self.store, self.registry)
+        self.actor = f"local:{_user()}"
 
     def close(self) -> None:
         self.store.close()
@@ -41,8 +50,8 @@ class Workspace:
     def add_dataset(self, source: str | Path | pd.DataFrame, name: str) -> DatasetVersion:
         """Version a CSV/Parquet file or a DataFrame under ``name``."""
         if isinstance(source, pd.DataFrame):
-            return self.datasets.add_frame(source, name)
-        return self.datasets.add_file(Path(source), name)
+            return self.datasets.add_frame(source, name, actor=self.actor)
+        return self.datasets.add_file(Path(source), name, actor=self.actor)
 
     def register_model(
         self,
@@ -78,6 +87,7 @@ class Workspace:
             metrics=metrics,
             example=example,
             trusted=trusted,
+            actor=self.actor,
         )
 
     def train(
@@ -88,14 +98,16 @@ class Workspace:
         name: str | None = None,
         seed: int = 0,
     ) -> tuple[Run, ModelVersion]:
-        return self.training.train(dataset=dataset, target=target, kind=model, name=name, seed=seed)
+        return self.training.train(
+            dataset=dataset, target=target, kind=model, name=name, seed=seed, actor=self.actor
+        )
 
     def promote(self, ref: str, to: str, reason: str = "") -> ModelVersion:
-        return self.registry.promote(ref, to, reason=reason)
+        return self.registry.promote(ref, to, reason=reason, actor=self.actor)
 
     def deploy(self, endpoint: str, model: str) -> Endpoint:
         """Point ``endpoint`` at ``NAME:VERSION`` (verified and warmed first)."""
-        return self.endpoints.deploy(endpoint, model)
+        return self.endpoints.deploy(endpoint, model, actor=self.actor)
 
     def model(self, ref: str) -> ModelVersion:
         return self.registry.get(ref)

@@ -10,6 +10,7 @@ import pytest
 
 import modelyard
 from modelyard.data.quickstart import write_quickstart_csv
+from modelyard.security.credentials import read_credentials
 from modelyard.serving.server import BackgroundServer, make_server
 from modelyard.settings import Settings
 
@@ -24,7 +25,9 @@ def test_sdk_to_served_prediction_over_http(tmp_path: Path) -> None:
         port = background.start()
         try:
             url = f"http://127.0.0.1:{port}"
-            with modelyard.Client(url) as client:
+            admin_key = read_credentials(settings)
+            assert admin_key and settings.credentials_path.stat().st_mode & 0o777 == 0o600
+            with modelyard.Client(url, settings=settings) as client:
                 assert client.ready()
                 row = client.endpoint("ep")["example"]["inputs"][0]
                 answer = client.predict("ep", [row])
@@ -38,7 +41,7 @@ def test_sdk_to_served_prediction_over_http(tmp_path: Path) -> None:
                 while client.predict("ep", [row])["model"]["version"] != 2:
                     assert time.monotonic() < deadline, "deploy not picked up"
                     time.sleep(0.1)
-            metrics = httpx.get(f"{url}/metrics").text
+            metrics = httpx.get(f"{url}/metrics", headers={"X-API-Key": admin_key}).text
             assert 'modelyard_requests_total{endpoint="ep",status="200",version="2"}' in metrics
         finally:
             background.stop()

@@ -13,6 +13,7 @@ from starlette.testclient import TestClient
 from helpers import corrupt_model
 from modelyard.data.quickstart import write_quickstart_csv
 from modelyard.domain.refs import parse_model_ref
+from modelyard.security.credentials import read_credentials
 from modelyard.serving.app import create_app
 from modelyard.settings import Settings
 from modelyard.store.repositories.endpoints import EndpointRepository
@@ -49,7 +50,8 @@ def settings(home: Path) -> Settings:
 
 @pytest.fixture
 def client(settings: Settings) -> Iterator[TestClient]:
-    with TestClient(create_app(settings)) as c:
+    with TestClient(create_app(settings), base_url="http://localhost") as c:
+        c.headers["Authorization"] = f"Bearer {read_credentials(settings)}"
         yield c
 
 

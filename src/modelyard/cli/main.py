@@ -12,6 +12,7 @@ from rich.table import Table
 from modelyard._version import __version__
 from modelyard.cli.context import console, load_settings, print_json, reported, workspace
 from modelyard.cli.quickstart import quickstart
+from modelyard.cli.security import audit_app, keys_app
 from modelyard.domain.entities import ModelVersion
 from modelyard.store.db import create_db_engine
 from modelyard.store.migrate import upgrade
@@ -29,6 +30,8 @@ app.add_typer(db_app, name="db")
 app.add_typer(datasets_app, name="datasets")
 app.add_typer(models_app, name="models")
 app.add_typer(endpoints_app, name="endpoints")
+app.add_typer(keys_app, name="keys")
+app.add_typer(audit_app, name="audit")
 app.command()(quickstart)
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]

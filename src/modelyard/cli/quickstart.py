@@ -15,6 +15,7 @@ from rich.table import Table
 from modelyard.cli.context import console, load_settings, reported
 from modelyard.client import Client
 from modelyard.data.quickstart import write_quickstart_csv
+from modelyard.security.keys import KeyService
 from modelyard.workspace import Workspace
 
 NAME = "quickstart"
@@ -58,6 +59,15 @@ def quickstart(
                 f"[green]✓[/] endpoint [bold]{endpoint.name}[/] → {endpoint.model}:"
                 f"{endpoint.version}"
             )
+            keys = KeyService(ws.store)
+            keys.ensure_admin_credentials(settings)
+            _, predict_key = keys.create(
+                name="quickstart-predictor", role="predictor", endpoints=[NAME], actor=ws.actor
+            )
+            console.print(
+                f"[green]✓[/] admin key saved in {settings.credentials_path} (mode 0600); "
+                f"created a predictor key for endpoint {NAME}"
+            )
             _, sample = ws.datasets.load_frame(NAME, dv.version)
             columns = [c["name"] for c in version.signature["inputs"]]
             rows = _json_rows(sample[columns].head(3))
@@ -68,13 +78,14 @@ def quickstart(
         url = f"http://{host}:{bound}"
         console.print(f"[green]✓[/] serving at [bold]{url}[/]")
         try:
-            with Client(url) as client:
+            with Client(url, api_key=predict_key) as client:
                 answer = client.predict(NAME, rows)
             _show_predictions(rows, answer)
             body = json.dumps({"inputs": rows[:1]})
             console.print("\nTry it yourself:")
             console.print(
                 f"curl -s -X POST {url}/v1/endpoints/{NAME}/predict "
+                f"-H 'Authorization: Bearer {predict_key}' "
                 f"-H 'Content-Type: application/json' -d {shlex.quote(body)}",
                 highlight=False,
                 soft_wrap=True,

@@ -13,6 +13,7 @@ from modelyard.domain.refs import check_name
 from modelyard.errors import InvalidInputError
 from modelyard.store.artifacts import sha256_bytes
 from modelyard.store.orm import DatasetVersionRow
+from modelyard.store.repositories.audit import AuditRepository
 from modelyard.store.repositories.datasets import DatasetRepository, to_entity
 from modelyard.store.store import Store
 
@@ -37,21 +38,25 @@ class DatasetService:
     def __init__(self, store: Store) -> None:
         self.store = store
 
-    def add_file(self, path: Path, name: str) -> DatasetVersion:
+    def add_file(self, path: Path, name: str, *, actor: str = "local") -> DatasetVersion:
         """Register the file as a version of ``name``; same content → same version."""
         check_name(name, what="dataset")
         path = Path(path)
         if not path.is_file():
             raise InvalidInputError(f"no such file: {path}", field="file")
-        return self.add_bytes(path.read_bytes(), name, fmt=format_for(path), source=path.name)
+        return self.add_bytes(
+            path.read_bytes(), name, fmt=format_for(path), source=path.name, actor=actor
+        )
 
-    def add_frame(self, frame: pd.DataFrame, name: str) -> DatasetVersion:
+    def add_frame(self, frame: pd.DataFrame, name: str, *, actor: str = "local") -> DatasetVersion:
         """Register an in-memory frame (stored as Parquet)."""
         check_name(name, what="dataset")
         data = frame.to_parquet(index=False)
-        return self.add_bytes(data, name, fmt="parquet", source="<dataframe>")
+        return self.add_bytes(data, name, fmt="parquet", source="<dataframe>", actor=actor)
 
-    def add_bytes(self, data: bytes, name: str, *, fmt: str, source: str) -> DatasetVersion:
+    def add_bytes(
+        self, data: bytes, name: str, *, fmt: str, source: str, actor: str = "local"
+    ) -> DatasetVersion:
         frame = read_table_bytes(data, fmt)  # validates readability and non-emptiness
         if frame.empty or len(frame.columns) == 0:
             raise InvalidInputError(f"{source} has no rows", field="file")
@@ -77,6 +82,12 @@ class DatasetService:
                             size_bytes=len(data),
                             source_name=source[:512],
                         )
+                    )
+                    AuditRepository(session).append(
+                        actor=actor,
+                        action="dataset.add",
+                        target=f"dataset:{name}:{row.version}",
+                        after={"digest": digest, "rows": len(frame), "source": source[:200]},
                     )
                     return to_entity(row)
             except DBIntegrityError:

@@ -63,6 +63,7 @@ class ModelVersion:
     flavor: str
     signature: dict[str, Any]
     artifact_digest: str
+    artifact_signature: str | None
     metrics: dict[str, float]
     stage: str
     trusted: bool

@@ -15,7 +15,9 @@ from modelyard.errors import ModelLoadError, ModelyardError
 from modelyard.registry.bundles import materialize_bundle, save_bundle, temporary_dir
 from modelyard.runtime.base import LoadedModel
 from modelyard.runtime.flavors import detect_flavor, get_flavor
+from modelyard.security.signing import sign_artifact, verify_artifact
 from modelyard.store.orm import ModelVersionRow, RegisteredModelRow
+from modelyard.store.repositories.audit import AuditRepository
 from modelyard.store.repositories.datasets import DatasetRepository
 from modelyard.store.repositories.models import ModelRepository, to_entity
 from modelyard.store.store import Store
@@ -56,6 +58,7 @@ class RegistryService:
             impl.save(model, Path(tmp), signature)
             digest = save_bundle(self.store.artifacts, Path(tmp), flavor_name)
         self._load_digest(digest, flavor_name, signature, trusted=trusted, label=name)
+        artifact_signature = sign_artifact(self.store.secret, digest)
         for attempt in range(_RETRIES):
             try:
                 with self.store.session() as session:
@@ -73,6 +76,7 @@ class RegistryService:
                             flavor=flavor_name,
                             signature=signature.to_dict(),
                             artifact_digest=digest,
+                            artifact_signature=artifact_signature,
                             metrics=dict(metrics or {}),
                             stage=Stage.CANDIDATE.value,
                             trusted=trusted,
@@ -83,6 +87,12 @@ class RegistryService:
                         )
                     )
                     repo.add_transition(row, Stage.CANDIDATE, actor=actor, reason="registered")
+                    AuditRepository(session).append(
+                        actor=actor,
+                        action="model.register",
+                        target=f"model:{name}:{row.version}",
+                        after={"flavor": flavor_name, "digest": digest, "trusted": trusted},
+                    )
                     return to_entity(row)
             except DBIntegrityError:
                 if attempt == _RETRIES - 1:
@@ -137,13 +147,30 @@ class RegistryService:
                             actor=actor,
                             reason=f"replaced by version {row.version}",
                         )
+            before = row.stage
             repo.add_transition(row, target, actor=actor, reason=reason)
+            AuditRepository(session).append(
+                actor=actor,
+                action="model.promote",
+                target=f"model:{row.model.name}:{row.version}",
+                before={"stage": before},
+                after={"stage": target.value, "reason": reason},
+            )
             session.refresh(row)
             return to_entity(row)
 
     def load(self, ref: str | ModelVersion) -> tuple[ModelVersion, LoadedModel]:
         """Load a version after verifying every byte of its artifact."""
         version = ref if isinstance(ref, ModelVersion) else self.get(ref)
+        try:
+            verify_artifact(
+                self.store.secret,
+                version.artifact_digest,
+                version.artifact_signature,
+                label=version.ref,
+            )
+        except ModelyardError as exc:
+            raise ModelLoadError(f"model {version.ref} cannot be loaded: {exc.message}") from exc
         loaded = self._load_digest(
             version.artifact_digest,
             version.flavor,

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import re
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -16,14 +15,19 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from modelyard.deployments.service import EndpointService
+from modelyard.domain.security import Permission
 from modelyard.domain.signature import validate_records
 from modelyard.errors import InvalidInputError, ModelyardError
 from modelyard.registry.service import RegistryService
+from modelyard.security.keys import KeyService
+from modelyard.serving.guard import AuthTable, RateLimits, guarded
+from modelyard.serving.hygiene import LOOPBACK_HOSTS, HygieneMiddleware
 from modelyard.serving.metrics import ServingMetrics
 from modelyard.serving.payloads import BodyTooLarge, decode_json, predict_inputs, read_body
 from modelyard.serving.responses import ORJSONResponse, error_response, status_for
@@ -32,22 +36,28 @@ from modelyard.settings import Settings
 from modelyard.store.store import Store, open_store
 
 log = logging.getLogger("modelyard.serving")
-_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
 class State(TypedDict):
     settings: Settings
     table: EndpointTable
     endpoints: EndpointService
+    keys: KeyService
+    auth: AuthTable
+    rate_limits: RateLimits
     metrics: ServingMetrics
     lifecycle: dict[str, bool]
 
 
 def request_id_of(request: Request) -> str:
-    supplied = request.headers.get("x-request-id")
-    if supplied and _REQUEST_ID.fullmatch(supplied):
-        return supplied
-    return uuid.uuid4().hex
+    """The id the hygiene middleware assigned (or a fresh one outside it)."""
+    rid = getattr(request.state, "request_id", None)
+    return rid if isinstance(rid, str) else uuid.uuid4().hex
+
+
+def _sync(state: State) -> None:
+    state["auth"].principals = state["keys"].principals()
+    state["table"].sync(state["endpoints"].list())
 
 
 async def _refresh_forever(state: State) -> None:
@@ -55,14 +65,25 @@ async def _refresh_forever(state: State) -> None:
     interval = state["settings"].refresh_interval_s
     while True:
         try:
-            endpoints = await asyncio.to_thread(state["endpoints"].list)
-            await asyncio.to_thread(state["table"].sync, endpoints)
+            await asyncio.to_thread(_sync, state)
         except Exception:  # noqa: BLE001 - a store hiccup must not stop serving
             log.exception("endpoint refresh failed; serving the models already loaded")
         await asyncio.sleep(interval)
 
 
-def create_app(settings: Settings, store: Store | None = None) -> Starlette:
+def allowed_hosts_for(settings: Settings, bind_host: str | None) -> list[str] | None:
+    """The Host allowlist: configured, or loopback names plus the bound address."""
+    if settings.allowed_hosts is not None:
+        return settings.allowed_hosts
+    if bind_host in ("0.0.0.0", "::"):
+        log.warning("bound to all interfaces: set MODELYARD_ALLOWED_HOSTS to pin Host headers")
+        return None
+    return [*LOOPBACK_HOSTS, *([bind_host] if bind_host else [])]
+
+
+def create_app(
+    settings: Settings, store: Store | None = None, *, bind_host: str | None = "127.0.0.1"
+) -> Starlette:
     """Build the serving app; the store is opened (and migrated) in the lifespan."""
 
     @contextlib.asynccontextmanager
@@ -71,14 +92,20 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
         active = store if store is not None else await asyncio.to_thread(open_store, settings)
         registry = RegistryService(active)
         metrics = ServingMetrics()
+        keys = KeyService(active)
+        if settings.auth_enabled:
+            await asyncio.to_thread(keys.ensure_admin_credentials, settings)
         state: State = {
             "settings": settings,
             "table": EndpointTable(registry=registry, metrics=metrics),
             "endpoints": EndpointService(active, registry),
+            "keys": keys,
+            "auth": AuthTable(),
+            "rate_limits": RateLimits(settings),
             "metrics": metrics,
             "lifecycle": {"draining": False},
         }
-        await asyncio.to_thread(state["table"].sync, state["endpoints"].list())
+        await asyncio.to_thread(_sync, state)
         refresher = asyncio.create_task(_refresh_forever(state))
         try:
             yield state
@@ -137,8 +164,10 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
         version = served.version_label
         headers = {"x-request-id": request_id, "x-model-version": version}
         try:
-            body = await read_body(request, request.state.settings.max_body_bytes)
-            inputs = predict_inputs(decode_json(body), request.state.settings.max_rows_per_request)
+            settings_: Settings = request.state.settings
+            body = await read_body(request, settings_.max_body_bytes)
+            payload = decode_json(body, settings_.max_json_depth)
+            inputs = predict_inputs(payload, settings_.max_rows_per_request)
             frame: pd.DataFrame = validate_records(served.signature, inputs)
             result = await run_in_threadpool(served.model.predict, frame)
         except BodyTooLarge as exc:
@@ -185,17 +214,29 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
         log.exception("unhandled error [%s]", request_id, exc_info=exc)
         return error_response(500, "internal_error", "internal server error", request_id)
 
+    metrics_permission = None if settings.metrics_public else Permission.READ
     routes = [
-        Route("/healthz", healthz, methods=["GET"]),
-        Route("/readyz", readyz, methods=["GET"]),
-        Route("/metrics", metrics_route, methods=["GET"]),
-        Route("/v1/endpoints", list_endpoints, methods=["GET"]),
-        Route("/v1/endpoints/{name}", get_endpoint, methods=["GET"]),
-        Route("/v1/endpoints/{name}/predict", predict, methods=["POST"]),
+        Route("/healthz", guarded(None, healthz), methods=["GET"]),
+        Route("/readyz", guarded(None, readyz), methods=["GET"]),
+        Route("/metrics", guarded(metrics_permission, metrics_route), methods=["GET"]),
+        Route("/v1/endpoints", guarded(Permission.READ, list_endpoints), methods=["GET"]),
+        Route(
+            "/v1/endpoints/{name}",
+            guarded(Permission.READ, get_endpoint),
+            methods=["GET"],
+        ),
+        Route(
+            "/v1/endpoints/{name}/predict",
+            guarded(Permission.PREDICT, predict, per_endpoint=True),
+            methods=["POST"],
+        ),
     ]
     return Starlette(
         routes=routes,
         lifespan=lifespan,
+        middleware=[
+            Middleware(HygieneMiddleware, allowed_hosts=allowed_hosts_for(settings, bind_host))
+        ],
         exception_handlers={HTTPException: http_error, Exception: server_error},
     )
 

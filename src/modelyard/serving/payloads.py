@@ -32,14 +32,35 @@ async def read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def decode_json(body: bytes) -> Any:
-    """Parse JSON strictly (orjson refuses NaN and Infinity literals)."""
+def decode_json(body: bytes, max_depth: int = 32) -> Any:
+    """Parse JSON strictly (orjson refuses NaN and Infinity literals) and bound its nesting."""
     if not body:
         raise InvalidInputError("request body is empty; send a JSON object", field="body")
     try:
-        return orjson.loads(body)
+        value = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         raise InvalidInputError(f"malformed JSON: {exc}", field="body") from None
+    if _too_deep(value, max_depth):
+        raise InvalidInputError(f"JSON nested deeper than {max_depth} levels", field="body")
+    return value
+
+
+def _too_deep(value: Any, limit: int) -> bool:
+    """Whether containers nest deeper than ``limit`` (scalars are never descended into)."""
+    level: list[Any] = [value]
+    depth = 0
+    while level:
+        depth += 1
+        if depth > limit:
+            return True
+        nxt: list[Any] = []
+        for item in level:
+            if type(item) is dict:
+                nxt.extend(v for v in item.values() if type(v) is dict or type(v) is list)
+            elif type(item) is list:
+                nxt.extend(v for v in item if type(v) is dict or type(v) is list)
+        level = nxt
+    return False
 
 
 def predict_inputs(payload: Any, max_rows: int) -> list[Any]:

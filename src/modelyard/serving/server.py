@@ -2,19 +2,38 @@
 
 from __future__ import annotations
 
+import ipaddress
 import threading
 import time
 
 import uvicorn
 
+from modelyard.errors import InvalidInputError
 from modelyard.serving.app import create_app
 from modelyard.settings import Settings
 
 
+def check_bind(settings: Settings, host: str) -> None:
+    """Refuse to expose an unauthenticated server beyond loopback."""
+    if settings.auth_enabled:
+        return
+    try:
+        loopback = ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        loopback = host == "localhost"
+    if not loopback:
+        raise InvalidInputError(
+            f"refusing to serve on {host} with MODELYARD_AUTH_ENABLED=false: "
+            "without auth, bind a loopback address only",
+            field="host",
+        )
+
+
 def make_server(settings: Settings, host: str, port: int, *, quiet: bool = False) -> uvicorn.Server:
     """A uvicorn server for the app; ``quiet`` drops startup and access logs."""
+    check_bind(settings, host)
     config = uvicorn.Config(
-        create_app(settings),
+        create_app(settings, bind_host=host),
         host=host,
         port=port,
         log_level="warning" if quiet else settings.log_level,

@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from modelyard.security.secret import load_secret
 from modelyard.settings import Settings
 from modelyard.store.artifacts import ArtifactStore, open_artifact_store
 from modelyard.store.db import create_db_engine, create_session_factory
@@ -17,9 +18,10 @@ from modelyard.store.migrate import upgrade
 class Store:
     """One engine, one session factory and one artifact store, built once at the edge."""
 
-    def __init__(self, engine: Engine, artifacts: ArtifactStore) -> None:
+    def __init__(self, engine: Engine, artifacts: ArtifactStore, secret: bytes) -> None:
         self.engine = engine
         self.artifacts = artifacts
+        self.secret = secret
         self._sessions: sessionmaker[Session] = create_session_factory(engine)
 
     @contextmanager
@@ -45,4 +47,6 @@ def open_store(settings: Settings, *, migrate: bool = True) -> Store:
     engine = create_db_engine(settings.resolved_database_url)
     if migrate:
         upgrade(engine)
-    return Store(engine, open_artifact_store(settings.resolved_artifacts_url))
+    return Store(
+        engine, open_artifact_store(settings.resolved_artifacts_url), load_secret(settings)
+    )

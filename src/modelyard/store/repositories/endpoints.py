@@ -8,6 +8,7 @@ from sqlalchemy.orm import Session
 from modelyard.domain.entities import Endpoint
 from modelyard.errors import NotFoundError
 from modelyard.store.orm import DeploymentRow, EndpointRow, ModelVersionRow, utcnow
+from modelyard.store.repositories.audit import AuditRepository
 
 
 def to_entity(row: EndpointRow) -> Endpoint:
@@ -60,4 +61,11 @@ class EndpointRepository:
         )
         self.session.flush()
         self.session.refresh(row)
+        AuditRepository(self.session).append(
+            actor=actor,
+            action="endpoint.deploy",
+            target=f"endpoint:{name}",
+            before={"model_version_id": previous_id} if previous_id else None,
+            after={"model": version.model.name, "version": version.version},
+        )
         return to_entity(row)

@@ -20,6 +20,7 @@ def to_entity(row: ModelVersionRow) -> ModelVersion:
         flavor=row.flavor,
         signature=dict(row.signature),
         artifact_digest=row.artifact_digest,
+        artifact_signature=row.artifact_signature,
         metrics=dict(row.metrics),
         stage=row.stage,
         trusted=row.trusted,

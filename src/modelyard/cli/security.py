@@ -1,0 +1,105 @@
+"""``modelyard keys …`` and ``modelyard audit …``."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from modelyard.cli.context import console, err_console, print_json, workspace
+from modelyard.domain.audit import verify_chain
+from modelyard.security.keys import KeyService
+from modelyard.store.repositories.audit import AuditRepository
+
+keys_app = typer.Typer(help="API keys (stored hashed; shown once).", no_args_is_help=True)
+audit_app = typer.Typer(help="The hash-chained audit log.", no_args_is_help=True)
+
+
+@keys_app.command("create")
+def keys_create(
+    role: Annotated[str, typer.Option(help="admin | deployer | developer | predictor | viewer")],
+    name: Annotated[str, typer.Option(help="A name to recognise the key by.")],
+    endpoint: Annotated[
+        list[str] | None, typer.Option(help="Limit a predictor key to these endpoints.")
+    ] = None,
+    expires_in_days: Annotated[float | None, typer.Option(help="Expire after N days.")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the key.")] = False,
+) -> None:
+    """Create an API key; the key is printed once and only its hash is kept."""
+    with workspace() as ws:
+        info, key = KeyService(ws.store).create(
+            name=name,
+            role=role,
+            endpoints=endpoint,
+            expires_in_days=expires_in_days,
+            actor=ws.actor,
+        )
+    if quiet:
+        typer.echo(key)
+        return
+    console.print(f"created key [bold]{info.prefix}[/] ({info.name}, role {info.role})")
+    console.print(key, highlight=False, soft_wrap=True)
+    err_console.print("store it now: it cannot be shown again")
+
+
+@keys_app.command("list")
+def keys_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """List keys (prefix, name, role, expiry, revocation); never the keys themselves."""
+    with workspace() as ws:
+        infos = KeyService(ws.store).list()
+    if as_json:
+        print_json([i.__dict__ for i in infos])
+        return
+    table = Table("prefix", "name", "role", "endpoints", "created", "expires", "revoked")
+    for i in infos:
+        table.add_row(
+            i.prefix,
+            i.name,
+            i.role,
+            ",".join(i.endpoints) if i.endpoints else "*",
+            f"{i.created_at:%Y-%m-%d %H:%M}",
+            f"{i.expires_at:%Y-%m-%d %H:%M}" if i.expires_at else "-",
+            f"{i.revoked_at:%Y-%m-%d %H:%M}" if i.revoked_at else "-",
+        )
+    console.print(table)
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    prefix: Annotated[str, typer.Argument(help="The key's prefix (or the key).")],
+) -> None:
+    """Revoke a key; running servers refuse it within a second."""
+    with workspace() as ws:
+        info = KeyService(ws.store).revoke(prefix, actor=ws.actor)
+    console.print(f"revoked key [bold]{info.prefix}[/] ({info.name})")
+
+
+@audit_app.command("verify")
+def audit_verify() -> None:
+    """Check the hash chain: any edited or deleted entry is reported (exit 1)."""
+    with workspace() as ws, ws.store.session() as session:
+        entries = AuditRepository(session).entries()
+    problems = verify_chain(entries)
+    if problems:
+        for problem in problems:
+            err_console.print(f"[red]✗[/] {problem}")
+        raise typer.Exit(1)
+    console.print(f"[green]✓[/] audit log intact: {len(entries)} entries")
+
+
+@audit_app.command("list")
+def audit_list(
+    limit: Annotated[int, typer.Option(help="Newest N entries.")] = 50,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Show the newest audit entries."""
+    with workspace() as ws, ws.store.session() as session:
+        entries = AuditRepository(session).entries(limit=limit)
+    if as_json:
+        print_json([e.__dict__ for e in entries])
+        return
+    table = Table("id", "at", "actor", "action", "target")
+    for e in entries:
+        table.add_row(str(e.id), f"{e.at:%Y-%m-%d %H:%M:%S}", e.actor, e.action, e.target)
+    console.print(table)

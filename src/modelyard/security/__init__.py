@@ -1,0 +1,1 @@
+"""Security services: API keys, the audit log, artifact signatures and the server secret."""

@@ -1,0 +1,164 @@
+"""Per-route authentication, authorisation and rate limits for the HTTP edges.
+
+Every route is wrapped by :func:`guarded` with the permission it needs (or ``None`` for
+the few public ones), so a test can enumerate the app's routes and prove each is guarded.
+Keys are checked against an in-memory table refreshed from the store, never a database
+round trip per request.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import math
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from limits import RateLimitItem, parse_many
+from limits.aio.storage import Storage
+from limits.aio.strategies import MovingWindowRateLimiter
+from limits.storage import storage_from_string
+from starlette.requests import Request
+from starlette.responses import Response
+
+from modelyard.domain.security import Permission, Principal, Role
+from modelyard.security.keys import authenticate
+from modelyard.serving.responses import error_response
+from modelyard.settings import Settings
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+ANONYMOUS_ADMIN = Principal(name="auth-disabled", prefix="none", role=Role.ADMIN)
+FAILED_AUTH_LIMIT = "20/second;300/minute"
+
+
+@dataclass
+class AuthTable:
+    """Principals by key prefix, swapped wholesale by the refresher."""
+
+    principals: dict[str, Principal] = field(default_factory=dict)
+
+
+class RateLimits:
+    """Moving-window limits per key, per endpoint and per client address (failed auth)."""
+
+    def __init__(self, settings: Settings) -> None:
+        uri = settings.rate_limit_storage
+        if not uri.startswith("async+"):
+            uri = f"async+{uri}"  # the hot path is async: use the asyncio storages
+        storage = storage_from_string(uri)
+        assert isinstance(storage, Storage)
+        self.storage = storage
+        self.limiter = MovingWindowRateLimiter(self.storage)
+        self.per_key: list[RateLimitItem] = parse_many(settings.rate_limit_per_key)
+        self.per_endpoint: list[RateLimitItem] = parse_many(settings.rate_limit_per_endpoint)
+        self.failed_auth: list[RateLimitItem] = parse_many(FAILED_AUTH_LIMIT)
+
+    async def check(self, items: list[RateLimitItem], *identifiers: str) -> float | None:
+        """``None`` if allowed, else seconds until a retry may succeed."""
+        for item in items:
+            if not await self.limiter.hit(item, *identifiers):
+                stats = await self.limiter.get_window_stats(item, *identifiers)
+                return max(0.0, stats.reset_time - time.time())
+        return None
+
+
+def bearer_key(request: Request) -> str | None:
+    header = request.headers.get("authorization")
+    if header:
+        scheme, _, value = header.partition(" ")
+        if scheme.lower() == "bearer" and value.strip():
+            return value.strip()
+        return None
+    return request.headers.get("x-api-key")
+
+
+def client_address(request: Request, trusted_proxies: list[str]) -> str:
+    """The caller's address; ``X-Forwarded-For`` counts only when a trusted proxy sent it."""
+    peer = request.client.host if request.client else "unknown"
+    if not trusted_proxies or not _in_networks(peer, trusted_proxies):
+        return peer
+    hops = [h.strip() for h in request.headers.get("x-forwarded-for", "").split(",") if h.strip()]
+    for hop in reversed(hops):
+        if not _in_networks(hop, trusted_proxies):
+            return hop
+    return peer
+
+
+def _in_networks(address: str, networks: list[str]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in ipaddress.ip_network(n, strict=False) for n in networks)
+
+
+def _retry(seconds: float) -> dict[str, str]:
+    return {"retry-after": str(max(1, math.ceil(seconds)))}
+
+
+def guarded(
+    permission: Permission | None, handler: Handler, *, per_endpoint: bool = False
+) -> Handler:
+    """Wrap ``handler`` so it runs only for a caller holding ``permission``."""
+
+    async def wrapper(request: Request) -> Response:
+        if permission is None:
+            return await handler(request)
+        settings: Settings = request.state.settings
+        request_id = request.state.request_id
+        limits: RateLimits = request.state.rate_limits
+        if not settings.auth_enabled:
+            request.state.principal = ANONYMOUS_ADMIN
+            return await handler(request)
+        presented = bearer_key(request)
+        principal = authenticate(request.state.auth.principals, presented) if presented else None
+        if principal is None:
+            address = client_address(request, settings.trusted_proxies)
+            wait = await limits.check(limits.failed_auth, "auth-fail", address)
+            if wait is not None:
+                return error_response(
+                    429,
+                    "rate_limited",
+                    "too many failed authentications",
+                    request_id,
+                    headers=_retry(wait),
+                )
+            message = (
+                "missing API key: send 'Authorization: Bearer KEY' or 'X-API-Key: KEY'"
+                if not presented
+                else "invalid, expired or revoked API key"
+            )
+            return error_response(
+                401,
+                "unauthorized",
+                message,
+                request_id,
+                headers={"www-authenticate": 'Bearer realm="modelyard"'},
+            )
+        endpoint = request.path_params.get("name") if per_endpoint else None
+        if not principal.can(permission, endpoint):
+            scope = f" on endpoint {endpoint!r}" if endpoint and principal.endpoints else ""
+            return error_response(
+                403,
+                "forbidden",
+                f"role {principal.role.value!r} may not {permission.value}{scope}",
+                request_id,
+            )
+        wait = await limits.check(limits.per_key, "key", principal.prefix)
+        if wait is None and endpoint is not None:
+            wait = await limits.check(limits.per_endpoint, "endpoint", endpoint)
+        if wait is not None:
+            return error_response(
+                429,
+                "rate_limited",
+                "rate limit exceeded; retry later",
+                request_id,
+                headers=_retry(wait),
+            )
+        request.state.principal = principal
+        return await handler(request)
+
+    wrapper.permission = permission  # type: ignore[attr-defined]
+    wrapper.__name__ = getattr(handler, "__name__", "handler")
+    return wrapper

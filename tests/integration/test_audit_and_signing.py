@@ -1,0 +1,101 @@
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+
+from helpers import fitted_logreg
+from modelyard.domain.audit import verify_chain
+from modelyard.errors import ConflictError, InvalidInputError, ModelLoadError, NotFoundError
+from modelyard.registry.service import RegistryService
+from modelyard.security.keys import KeyService
+from modelyard.store.orm import AuditRow, ModelVersionRow
+from modelyard.store.repositories.audit import AuditRepository
+from modelyard.store.store import Store
+
+
+def _entries(store: Store) -> list:  # type: ignore[type-arg]
+    with store.session() as session:
+        return AuditRepository(session).entries()
+
+
+def _populate(store: Store) -> None:
+    registry = RegistryService(store)
+    model, _, signature = fitted_logreg()
+    registry.register(model, "m", signature=signature, actor="alice")
+    registry.promote("m:1", "staging", actor="bob", reason="looks good")
+    KeyService(store).create(name="ci", role="viewer", actor="alice")
+
+
+def test_mutations_are_audited_and_chain_verifies(store: Store) -> None:
+    _populate(store)
+    entries = _entries(store)
+    assert [e.action for e in entries] == ["model.register", "model.promote", "key.create"]
+    assert entries[1].actor == "bob"
+    assert entries[1].before == {"stage": "candidate"}
+    assert verify_chain(entries) == []
+
+
+def test_edited_entry_is_detected(store: Store) -> None:
+    _populate(store)
+    with store.session() as session:
+        session.execute(sa.update(AuditRow).where(AuditRow.id == 2).values(actor="mallory"))
+    problems = verify_chain(_entries(store))
+    assert problems == ["entry 2 was modified (its hash does not match)"]
+
+
+def test_deleted_entry_is_detected(store: Store) -> None:
+    _populate(store)
+    with store.session() as session:
+        session.execute(sa.delete(AuditRow).where(AuditRow.id == 2))
+    problems = verify_chain(_entries(store))
+    assert any("missing" in p for p in problems)
+    assert any("does not link" in p for p in problems)
+
+
+def test_tampered_signature_or_other_secret_refuses_load(store: Store) -> None:
+    registry = RegistryService(store)
+    model, _, signature = fitted_logreg()
+    version = registry.register(model, "m", signature=signature)
+    assert version.artifact_signature and len(version.artifact_signature) == 64
+    registry.load("m:1")
+    with store.session() as session:
+        session.execute(sa.update(ModelVersionRow).values(artifact_signature="0" * 64))
+    with pytest.raises(ModelLoadError, match="invalid artifact signature"):
+        registry.load("m:1")
+    with store.session() as session:
+        session.execute(sa.update(ModelVersionRow).values(artifact_signature=None))
+    with pytest.raises(ModelLoadError, match="no artifact signature"):
+        registry.load("m:1")
+    other = Store(store.engine, store.artifacts, b"another-secret")
+    with store.session() as session:
+        session.execute(
+            sa.update(ModelVersionRow).values(artifact_signature=version.artifact_signature)
+        )
+    with pytest.raises(ModelLoadError, match="invalid artifact signature"):
+        RegistryService(other).load("m:1")
+
+
+def test_key_lifecycle_and_errors(store: Store) -> None:
+    keys = KeyService(store)
+    info, plaintext = keys.create(name="svc", role="predictor", endpoints=["ep"])
+    assert plaintext.startswith(f"my_{info.prefix}_")
+    principal = keys.authenticate(plaintext)
+    assert principal is not None and principal.endpoints == frozenset({"ep"})
+    with store.engine.connect() as conn:
+        stored = conn.execute(sa.text("SELECT key_hash FROM api_keys")).scalars().all()
+    assert plaintext not in stored and all(len(h) == 64 for h in stored)
+    keys.revoke(info.prefix)
+    assert keys.authenticate(plaintext) is None
+    with pytest.raises(ConflictError):
+        keys.revoke(info.prefix)
+    with pytest.raises(NotFoundError):
+        keys.revoke("nokey123")
+    for kwargs in (
+        {"name": "x", "role": "root"},
+        {"name": "../x", "role": "viewer"},
+        {"name": "x", "role": "viewer", "endpoints": ["ep"]},
+        {"name": "x", "role": "viewer", "expires_in_days": -1},
+    ):
+        with pytest.raises(InvalidInputError):
+            keys.create(**kwargs)  # type: ignore[arg-type]
+    assert len(keys.list()) == 1
