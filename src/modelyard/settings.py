@@ -26,6 +26,9 @@ class Settings(BaseSettings):
     )
     max_body_bytes: int = Field(default=1_048_576, gt=0, description="Largest request body.")
     max_rows_per_request: int = Field(default=10_000, gt=0)
+    max_upload_bytes: int = Field(
+        default=64 * 1_048_576, gt=0, description="Largest control-plane body (dataset uploads)."
+    )
     refresh_interval_s: float = Field(
         default=0.5, gt=0, description="How often the server checks for endpoint changes."
     )

@@ -18,15 +18,20 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
+from modelyard.api import admin as admin_api
+from modelyard.api import datasets as datasets_api
+from modelyard.api import models as models_api
+from modelyard.api.openapi import build_openapi
+from modelyard.api.operations import Operation
+from modelyard.api.schemas import PredictRequest
 from modelyard.deployments.service import EndpointService
 from modelyard.domain.security import Permission
 from modelyard.domain.signature import validate_records
 from modelyard.errors import InvalidInputError, ModelyardError
 from modelyard.registry.service import RegistryService
 from modelyard.security.keys import KeyService
-from modelyard.serving.guard import AuthTable, RateLimits, guarded
+from modelyard.serving.guard import AuthTable, RateLimits
 from modelyard.serving.hygiene import LOOPBACK_HOSTS, HygieneMiddleware
 from modelyard.serving.metrics import ServingMetrics
 from modelyard.serving.payloads import BodyTooLarge, decode_json, predict_inputs, read_body
@@ -40,6 +45,7 @@ log = logging.getLogger("modelyard.serving")
 
 class State(TypedDict):
     settings: Settings
+    store: Store
     table: EndpointTable
     endpoints: EndpointService
     keys: KeyService
@@ -97,6 +103,7 @@ def create_app(
             await asyncio.to_thread(keys.ensure_admin_credentials, settings)
         state: State = {
             "settings": settings,
+            "store": active,
             "table": EndpointTable(registry=registry, metrics=metrics),
             "endpoints": EndpointService(active, registry),
             "keys": keys,
@@ -215,22 +222,59 @@ def create_app(
         return error_response(500, "internal_error", "internal server error", request_id)
 
     metrics_permission = None if settings.metrics_public else Permission.READ
-    routes = [
-        Route("/healthz", guarded(None, healthz), methods=["GET"]),
-        Route("/readyz", guarded(None, readyz), methods=["GET"]),
-        Route("/metrics", guarded(metrics_permission, metrics_route), methods=["GET"]),
-        Route("/v1/endpoints", guarded(Permission.READ, list_endpoints), methods=["GET"]),
-        Route(
+    operations = [
+        Operation("GET", "/healthz", healthz, None, "Liveness", "health"),
+        Operation(
+            "GET",
+            "/readyz",
+            readyz,
+            None,
+            "Readiness: every endpoint loaded",
+            "health",
+            status_codes=(200, 503),
+        ),
+        Operation(
+            "GET", "/metrics", metrics_route, metrics_permission, "Prometheus metrics", "health"
+        ),
+        Operation(
+            "GET", "/v1/endpoints", list_endpoints, Permission.READ, "List endpoints", "endpoints"
+        ),
+        Operation(
+            "GET",
             "/v1/endpoints/{name}",
-            guarded(Permission.READ, get_endpoint),
-            methods=["GET"],
+            get_endpoint,
+            Permission.READ,
+            "Describe an endpoint: version, signature, example",
+            "endpoints",
         ),
-        Route(
+        Operation(
+            "POST",
             "/v1/endpoints/{name}/predict",
-            guarded(Permission.PREDICT, predict, per_endpoint=True),
-            methods=["POST"],
+            predict,
+            Permission.PREDICT,
+            "Predict",
+            "predict",
+            request_model=PredictRequest,
+            per_endpoint=True,
         ),
+        *datasets_api.OPERATIONS,
+        *models_api.OPERATIONS,
+        *admin_api.OPERATIONS,
     ]
+    document = build_openapi(
+        [
+            *operations,
+            Operation("GET", "/openapi.json", healthz, Permission.READ, "This document", "meta"),
+        ]
+    )
+
+    async def openapi(request: Request) -> Response:
+        return ORJSONResponse(document)
+
+    operations.append(
+        Operation("GET", "/openapi.json", openapi, Permission.READ, "This document", "meta")
+    )
+    routes = [op.route() for op in operations]
     return Starlette(
         routes=routes,
         lifespan=lifespan,

@@ -1,0 +1,1 @@
+"""The control plane: datasets, models, deployments, keys and audit over HTTP (OpenAPI)."""

@@ -1,0 +1,103 @@
+"""``/v1/models`` and deployments: browse the registry, promote, deploy."""
+
+from __future__ import annotations
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+
+from modelyard.api.convert import plain
+from modelyard.api.operations import Operation, parse_body
+from modelyard.api.schemas import DeployRequest, PromoteRequest
+from modelyard.deployments.service import EndpointService
+from modelyard.domain.refs import check_name
+from modelyard.domain.security import Permission
+from modelyard.errors import InvalidInputError
+from modelyard.registry.service import RegistryService
+from modelyard.serving.responses import ORJSONResponse
+
+
+def _version_number(request: Request) -> int:
+    raw = request.path_params["version"]
+    if not raw.isdigit() or int(raw) < 1:
+        raise InvalidInputError(f"version must be a positive integer, got {raw!r}", field="version")
+    return int(raw)
+
+
+async def list_models(request: Request) -> Response:
+    models = await run_in_threadpool(RegistryService(request.state.store).list_models)
+    return ORJSONResponse({"models": models})
+
+
+async def get_model(request: Request) -> Response:
+    name = check_name(request.path_params["name"], what="model")
+    versions = await run_in_threadpool(RegistryService(request.state.store).versions, name)
+    return ORJSONResponse({"name": name, "versions": [plain(v) for v in versions]})
+
+
+async def get_version(request: Request) -> Response:
+    name = check_name(request.path_params["name"], what="model")
+    ref = f"{name}:{_version_number(request)}"
+    version = await run_in_threadpool(RegistryService(request.state.store).get, ref)
+    return ORJSONResponse(plain(version))
+
+
+async def promote(request: Request) -> Response:
+    name = check_name(request.path_params["name"], what="model")
+    ref = f"{name}:{_version_number(request)}"
+    body = await parse_body(request, PromoteRequest)
+    registry = RegistryService(request.state.store)
+    version = await run_in_threadpool(
+        lambda: registry.promote(
+            ref, body.stage, reason=body.reason, actor=request.state.principal.actor
+        )
+    )
+    return ORJSONResponse(plain(version))
+
+
+async def deploy(request: Request) -> Response:
+    name = check_name(request.path_params["name"], what="endpoint")
+    body = await parse_body(request, DeployRequest)
+    service = EndpointService(request.state.store)
+    endpoint = await run_in_threadpool(
+        lambda: service.deploy(name, body.model, actor=request.state.principal.actor)
+    )
+    return ORJSONResponse(plain(endpoint))
+
+
+OPERATIONS = [
+    Operation(
+        "GET", "/v1/models", list_models, Permission.READ, "List registered models", "models"
+    ),
+    Operation(
+        "GET", "/v1/models/{name}", get_model, Permission.READ, "Show a model's versions", "models"
+    ),
+    Operation(
+        "GET",
+        "/v1/models/{name}/versions/{version}",
+        get_version,
+        Permission.READ,
+        "Show one model version",
+        "models",
+    ),
+    Operation(
+        "POST",
+        "/v1/models/{name}/versions/{version}/promote",
+        promote,
+        Permission.DEPLOY,
+        "Move a version to a stage",
+        "models",
+        request_model=PromoteRequest,
+        idempotent=True,
+    ),
+    Operation(
+        "POST",
+        "/v1/endpoints/{name}/deploy",
+        deploy,
+        Permission.DEPLOY,
+        "Point an endpoint at a model version (verified and warmed first)",
+        "endpoints",
+        request_model=DeployRequest,
+        idempotent=True,
+    ),
+]

@@ -1,0 +1,39 @@
+"""Request bodies of the control plane (pydantic: unknown keys are refused)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class DatasetUpload(Strict):
+    format: Literal["csv", "parquet"] = Field(description="Format of the decoded bytes.")
+    data_base64: str = Field(min_length=1, description="The file, base64-encoded.")
+    source_name: str = Field(default="upload", max_length=200)
+
+
+class PromoteRequest(Strict):
+    stage: Literal["candidate", "staging", "production", "archived"]
+    reason: str = Field(default="", max_length=2000)
+
+
+class DeployRequest(Strict):
+    model: str = Field(min_length=1, max_length=200, description="NAME:VERSION to serve.")
+
+
+class KeyCreate(Strict):
+    name: str = Field(min_length=1, max_length=128)
+    role: Literal["admin", "deployer", "developer", "predictor", "viewer"]
+    endpoints: list[str] | None = Field(default=None, max_length=100)
+    expires_in_days: float | None = Field(default=None, gt=0, le=3650)
+
+
+class PredictRequest(Strict):
+    """Documentation of the predict body (the hot path parses it without pydantic)."""
+
+    inputs: list[dict[str, str | int | float | bool | None]] = Field(min_length=1)
