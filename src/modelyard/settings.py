@@ -33,6 +33,13 @@ class Settings(BaseSettings):
         default=0.5, gt=0, description="How often the server checks for endpoint changes."
     )
     log_level: str = "info"
+    prediction_log: bool = Field(default=True, description="Record every prediction.")
+    spool_dir: Path | None = Field(
+        default=None, description="Local spool for prediction records; default home/spool."
+    )
+    ship_interval_s: float = Field(
+        default=0.5, gt=0, description="How often spooled records move to the store."
+    )
 
     # Security (on by default; see README "Security").
     auth_enabled: bool = Field(default=True, description="Require an API key on every route.")
@@ -53,6 +60,10 @@ class Settings(BaseSettings):
     )
     rate_limit_per_endpoint: str = Field(
         default="2000/second", description="Per endpoint, across callers (limits syntax)."
+    )
+    rate_limit_failed_auth: str = Field(
+        default="20/second;300/minute",
+        description="Failed authentications per client address before 429.",
     )
     rate_limit_storage: str = Field(
         default="memory://",
@@ -76,6 +87,10 @@ class Settings(BaseSettings):
     def credentials_path(self) -> Path:
         """Where the bootstrap admin key is kept for the CLI and SDK (mode 0600)."""
         return self.home / "credentials.json"
+
+    @property
+    def resolved_spool_dir(self) -> Path:
+        return self.spool_dir or self.home / "spool"
 
     @property
     def secret_path(self) -> Path:

@@ -44,6 +44,9 @@ def test_quickstart_serves_a_prediction(tmp_path: Path) -> None:
     assert listed[0]["stages"]["production"] == [1]
     endpoints = json.loads(run(home, "endpoints", "list", "--json").stdout)
     assert endpoints[0]["name"] == "quickstart"
+    summary = json.loads(run(home, "monitor", "quickstart", "--json").stdout)
+    assert summary["prediction_count"] == 1 and summary["rows"] == 3
+    assert "audit log intact" in run(home, "audit", "verify").stdout
 
 
 def test_dataset_train_models_deploy_commands(tmp_path: Path) -> None:

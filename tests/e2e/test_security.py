@@ -87,7 +87,13 @@ WEAKER = {
 }
 
 
-def test_every_route_is_guarded(client: TestClient, keys: dict[str, str]) -> None:
+def test_every_route_is_guarded(settings: Settings, keys: dict[str, str]) -> None:
+    roomy = settings.model_copy(update={"rate_limit_failed_auth": "10000/second"})
+    with TestClient(create_app(roomy), base_url="http://localhost") as client:
+        _check_every_route(client, keys)
+
+
+def _check_every_route(client: TestClient, keys: dict[str, str]) -> None:
     routes = [r for r in client.app.routes if isinstance(r, Route)]  # type: ignore[attr-defined]
     assert len(routes) >= 15
     public = {"/healthz", "/readyz"}

@@ -11,6 +11,7 @@ from rich.table import Table
 
 from modelyard._version import __version__
 from modelyard.cli.context import console, load_settings, print_json, reported, workspace
+from modelyard.cli.monitoring import monitor, privacy_app
 from modelyard.cli.quickstart import quickstart
 from modelyard.cli.security import audit_app, keys_app
 from modelyard.domain.entities import ModelVersion
@@ -31,6 +32,8 @@ app.add_typer(datasets_app, name="datasets")
 app.add_typer(models_app, name="models")
 app.add_typer(endpoints_app, name="endpoints")
 app.add_typer(keys_app, name="keys")
+app.command()(monitor)
+app.add_typer(privacy_app, name="privacy")
 app.add_typer(audit_app, name="audit")
 app.command()(quickstart)
 

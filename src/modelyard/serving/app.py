@@ -5,15 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
-import uuid
-from collections.abc import AsyncIterator
-from typing import Any, TypedDict
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import TypedDict
 
-import pandas as pd
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
-from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -22,20 +17,21 @@ from starlette.responses import Response
 from modelyard.api import admin as admin_api
 from modelyard.api import datasets as datasets_api
 from modelyard.api import models as models_api
+from modelyard.api import monitoring as monitoring_api
 from modelyard.api.openapi import build_openapi
 from modelyard.api.operations import Operation
 from modelyard.api.schemas import PredictRequest
 from modelyard.deployments.service import EndpointService
 from modelyard.domain.security import Permission
-from modelyard.domain.signature import validate_records
-from modelyard.errors import InvalidInputError, ModelyardError
+from modelyard.monitoring.shipper import ship_pending
+from modelyard.monitoring.spool import Spool
 from modelyard.registry.service import RegistryService
 from modelyard.security.keys import KeyService
+from modelyard.serving import dataplane
 from modelyard.serving.guard import AuthTable, RateLimits
 from modelyard.serving.hygiene import LOOPBACK_HOSTS, HygieneMiddleware
 from modelyard.serving.metrics import ServingMetrics
-from modelyard.serving.payloads import BodyTooLarge, decode_json, predict_inputs, read_body
-from modelyard.serving.responses import ORJSONResponse, error_response, status_for
+from modelyard.serving.responses import ORJSONResponse, error_response
 from modelyard.serving.table import EndpointTable
 from modelyard.settings import Settings
 from modelyard.store.store import Store, open_store
@@ -52,13 +48,9 @@ class State(TypedDict):
     auth: AuthTable
     rate_limits: RateLimits
     metrics: ServingMetrics
+    spool: Spool | None
+    flush_spool: Callable[[], None] | None
     lifecycle: dict[str, bool]
-
-
-def request_id_of(request: Request) -> str:
-    """The id the hygiene middleware assigned (or a fresh one outside it)."""
-    rid = getattr(request.state, "request_id", None)
-    return rid if isinstance(rid, str) else uuid.uuid4().hex
 
 
 def _sync(state: State) -> None:
@@ -66,14 +58,13 @@ def _sync(state: State) -> None:
     state["table"].sync(state["endpoints"].list())
 
 
-async def _refresh_forever(state: State) -> None:
-    """Poll the store for endpoint changes; swap models only once they are warm."""
-    interval = state["settings"].refresh_interval_s
+async def _every(interval: float, work: Callable[[], None], what: str) -> None:
+    """Run blocking ``work`` off the loop every ``interval`` seconds, surviving failures."""
     while True:
         try:
-            await asyncio.to_thread(_sync, state)
+            await asyncio.to_thread(work)
         except Exception:  # noqa: BLE001 - a store hiccup must not stop serving
-            log.exception("endpoint refresh failed; serving the models already loaded")
+            log.exception("%s failed; will retry", what)
         await asyncio.sleep(interval)
 
 
@@ -90,10 +81,11 @@ def allowed_hosts_for(settings: Settings, bind_host: str | None) -> list[str] | 
 def create_app(
     settings: Settings, store: Store | None = None, *, bind_host: str | None = "127.0.0.1"
 ) -> Starlette:
-    """Build the serving app; the store is opened (and migrated) in the lifespan."""
+    """Build the app; the store is opened (and migrated) and the spool checked in the lifespan."""
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[State]:
+        spool = Spool(settings.resolved_spool_dir) if settings.prediction_log else None
         own_store = store is None
         active = store if store is not None else await asyncio.to_thread(open_store, settings)
         registry = RegistryService(active)
@@ -101,6 +93,12 @@ def create_app(
         keys = KeyService(active)
         if settings.auth_enabled:
             await asyncio.to_thread(keys.ensure_admin_credentials, settings)
+
+        def flush() -> None:
+            if spool is not None:
+                spool.seal()
+                ship_pending(active, settings.resolved_spool_dir)
+
         state: State = {
             "settings": settings,
             "store": active,
@@ -110,173 +108,57 @@ def create_app(
             "auth": AuthTable(),
             "rate_limits": RateLimits(settings),
             "metrics": metrics,
+            "spool": spool,
+            "flush_spool": flush if spool is not None else None,
             "lifecycle": {"draining": False},
         }
         await asyncio.to_thread(_sync, state)
-        refresher = asyncio.create_task(_refresh_forever(state))
+        tasks = [
+            asyncio.create_task(
+                _every(settings.refresh_interval_s, lambda: _sync(state), "endpoint refresh")
+            )
+        ]
+        if spool is not None:
+            tasks.append(
+                asyncio.create_task(
+                    _every(settings.ship_interval_s, flush, "shipping prediction records")
+                )
+            )
         try:
             yield state
         finally:
             state["lifecycle"]["draining"] = True
-            refresher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await refresher
+            for task in tasks:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            if spool is not None:
+                spool.close()
+                with contextlib.suppress(Exception):
+                    await asyncio.to_thread(ship_pending, active, settings.resolved_spool_dir)
             if own_store:
                 active.close()
-
-    async def healthz(request: Request) -> Response:
-        return ORJSONResponse({"status": "ok"})
-
-    async def readyz(request: Request) -> Response:
-        table: EndpointTable = request.state.table
-        draining = request.state.lifecycle["draining"]
-        missing = sorted(table.known - set(table.served))
-        ready = table.ready and not draining
-        body: dict[str, Any] = {
-            "status": "ready" if ready else "not_ready",
-            "endpoints": {name: "loaded" for name in table.served},
-        }
-        for name in missing:
-            body["endpoints"][name] = table.errors.get(name, (0, "loading"))[1]
-        if draining:
-            body["reason"] = "draining"
-        return ORJSONResponse(body, status_code=200 if ready else 503)
-
-    async def metrics_route(request: Request) -> Response:
-        payload = generate_latest(request.state.metrics.registry)
-        return Response(payload, media_type=CONTENT_TYPE_LATEST)
-
-    async def list_endpoints(request: Request) -> Response:
-        table: EndpointTable = request.state.table
-        items = [table.served[name].description for name in sorted(table.served)]
-        return ORJSONResponse({"endpoints": items})
-
-    async def get_endpoint(request: Request) -> Response:
-        name = request.path_params["name"]
-        served = request.state.table.get(name)
-        if served is None:
-            return error_response(
-                404, "not_found", f"endpoint {name!r} not found", request_id_of(request)
-            )
-        return ORJSONResponse(served.description)
-
-    async def predict(request: Request) -> Response:
-        started = time.perf_counter()
-        request_id = request_id_of(request)
-        name = request.path_params["name"]
-        state_metrics: ServingMetrics = request.state.metrics
-        served = request.state.table.get(name)
-        if served is None:
-            return error_response(404, "not_found", f"endpoint {name!r} not found", request_id)
-        version = served.version_label
-        headers = {"x-request-id": request_id, "x-model-version": version}
-        try:
-            settings_: Settings = request.state.settings
-            body = await read_body(request, settings_.max_body_bytes)
-            payload = decode_json(body, settings_.max_json_depth)
-            inputs = predict_inputs(payload, settings_.max_rows_per_request)
-            frame: pd.DataFrame = validate_records(served.signature, inputs)
-            result = await run_in_threadpool(served.model.predict, frame)
-        except BodyTooLarge as exc:
-            return _fail(state_metrics, name, version, 413, exc, request_id, headers)
-        except InvalidInputError as exc:
-            status = 400 if exc.field == "body" else 422
-            return _fail(state_metrics, name, version, status, exc, request_id, headers)
-        except ModelyardError as exc:
-            return _fail(state_metrics, name, version, status_for(exc), exc, request_id, headers)
-        except Exception:
-            log.exception(
-                "endpoint %s version %s: prediction failed [%s]", name, version, request_id
-            )
-            state_metrics.requests.labels(name, version, "500").inc()
-            state_metrics.errors.labels(name, version, "model_error").inc()
-            return error_response(
-                500,
-                "model_error",
-                "the model failed to predict; see the server log",
-                request_id,
-                headers=headers,
-            )
-        content: dict[str, Any] = {
-            "request_id": request_id,
-            "endpoint": name,
-            "model": {"name": served.version.model, "version": served.version.version},
-            "predictions": result.predictions,
-        }
-        if result.probabilities is not None:
-            content["probabilities"] = result.probabilities
-        elapsed = time.perf_counter() - started
-        state_metrics.requests.labels(name, version, "200").inc()
-        state_metrics.latency.labels(name, version).observe(elapsed)
-        state_metrics.rows.labels(name, version).inc(len(result.predictions))
-        return ORJSONResponse(content, headers=headers)
 
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        return error_response(exc.status_code, code, str(exc.detail), request_id_of(request))
+        return error_response(exc.status_code, code, str(exc.detail), _request_id(request))
 
     async def server_error(request: Request, exc: Exception) -> Response:
-        request_id = request_id_of(request)
+        request_id = _request_id(request)
         log.exception("unhandled error [%s]", request_id, exc_info=exc)
         return error_response(500, "internal_error", "internal server error", request_id)
 
-    metrics_permission = None if settings.metrics_public else Permission.READ
-    operations = [
-        Operation("GET", "/healthz", healthz, None, "Liveness", "health"),
-        Operation(
-            "GET",
-            "/readyz",
-            readyz,
-            None,
-            "Readiness: every endpoint loaded",
-            "health",
-            status_codes=(200, 503),
-        ),
-        Operation(
-            "GET", "/metrics", metrics_route, metrics_permission, "Prometheus metrics", "health"
-        ),
-        Operation(
-            "GET", "/v1/endpoints", list_endpoints, Permission.READ, "List endpoints", "endpoints"
-        ),
-        Operation(
-            "GET",
-            "/v1/endpoints/{name}",
-            get_endpoint,
-            Permission.READ,
-            "Describe an endpoint: version, signature, example",
-            "endpoints",
-        ),
-        Operation(
-            "POST",
-            "/v1/endpoints/{name}/predict",
-            predict,
-            Permission.PREDICT,
-            "Predict",
-            "predict",
-            request_model=PredictRequest,
-            per_endpoint=True,
-        ),
-        *datasets_api.OPERATIONS,
-        *models_api.OPERATIONS,
-        *admin_api.OPERATIONS,
-    ]
-    document = build_openapi(
-        [
-            *operations,
-            Operation("GET", "/openapi.json", healthz, Permission.READ, "This document", "meta"),
-        ]
-    )
+    operations = _operations(settings)
+    document = build_openapi(operations)
 
     async def openapi(request: Request) -> Response:
         return ORJSONResponse(document)
 
-    operations.append(
-        Operation("GET", "/openapi.json", openapi, Permission.READ, "This document", "meta")
-    )
-    routes = [op.route() for op in operations]
+    operations.append(openapi_operation(openapi))
+    document["paths"].update(build_openapi([operations[-1]])["paths"])
     return Starlette(
-        routes=routes,
+        routes=[op.route() for op in operations],
         lifespan=lifespan,
         middleware=[
             Middleware(HygieneMiddleware, allowed_hosts=allowed_hosts_for(settings, bind_host))
@@ -285,16 +167,59 @@ def create_app(
     )
 
 
-def _fail(
-    metrics: ServingMetrics,
-    endpoint: str,
-    version: str,
-    status: int,
-    exc: ModelyardError,
-    request_id: str,
-    headers: dict[str, str],
-) -> Response:
-    metrics.requests.labels(endpoint, version, str(status)).inc()
-    metrics.errors.labels(endpoint, version, exc.code).inc()
-    field = getattr(exc, "field", None)
-    return error_response(status, exc.code, exc.message, request_id, field=field, headers=headers)
+def openapi_operation(handler: Callable[[Request], Awaitable[Response]]) -> Operation:
+    return Operation("GET", "/openapi.json", handler, Permission.READ, "This document", "meta")
+
+
+def _operations(settings: Settings) -> list[Operation]:
+    metrics_permission = None if settings.metrics_public else Permission.READ
+    return [
+        Operation("GET", "/healthz", dataplane.healthz, None, "Liveness", "health"),
+        Operation(
+            "GET",
+            "/readyz",
+            dataplane.readyz,
+            None,
+            "Readiness: every endpoint loaded",
+            "health",
+            status_codes=(200, 503),
+        ),
+        Operation(
+            "GET", "/metrics", dataplane.metrics, metrics_permission, "Prometheus metrics", "health"
+        ),
+        Operation(
+            "GET",
+            "/v1/endpoints",
+            dataplane.list_endpoints,
+            Permission.READ,
+            "List endpoints",
+            "endpoints",
+        ),
+        Operation(
+            "GET",
+            "/v1/endpoints/{name}",
+            dataplane.get_endpoint,
+            Permission.READ,
+            "Describe an endpoint: version, signature, example",
+            "endpoints",
+        ),
+        Operation(
+            "POST",
+            "/v1/endpoints/{name}/predict",
+            dataplane.predict,
+            Permission.PREDICT,
+            "Predict",
+            "predict",
+            request_model=PredictRequest,
+            per_endpoint=True,
+        ),
+        *datasets_api.OPERATIONS,
+        *models_api.OPERATIONS,
+        *monitoring_api.OPERATIONS,
+        *admin_api.OPERATIONS,
+    ]
+
+
+def _request_id(request: Request) -> str:
+    rid = getattr(request.state, "request_id", None)
+    return rid if isinstance(rid, str) else "-"

@@ -29,7 +29,6 @@ from modelyard.settings import Settings
 Handler = Callable[[Request], Awaitable[Response]]
 
 ANONYMOUS_ADMIN = Principal(name="auth-disabled", prefix="none", role=Role.ADMIN)
-FAILED_AUTH_LIMIT = "20/second;300/minute"
 
 
 @dataclass
@@ -52,7 +51,7 @@ class RateLimits:
         self.limiter = MovingWindowRateLimiter(self.storage)
         self.per_key: list[RateLimitItem] = parse_many(settings.rate_limit_per_key)
         self.per_endpoint: list[RateLimitItem] = parse_many(settings.rate_limit_per_endpoint)
-        self.failed_auth: list[RateLimitItem] = parse_many(FAILED_AUTH_LIMIT)
+        self.failed_auth: list[RateLimitItem] = parse_many(settings.rate_limit_failed_auth)
 
     async def check(self, items: list[RateLimitItem], *identifiers: str) -> float | None:
         """``None`` if allowed, else seconds until a retry may succeed."""

@@ -203,3 +203,39 @@ class IdempotencyRow(Base):
     status: Mapped[int | None] = mapped_column(Integer, nullable=True)
     body: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class PredictionRow(Base):
+    """One served request: what went in, what came out, who asked, how long it took."""
+
+    __tablename__ = "prediction_records"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    request_id: Mapped[str] = mapped_column(String(64), unique=True)
+    endpoint: Mapped[str] = mapped_column(String(128), index=True)
+    model: Mapped[str] = mapped_column(String(128))
+    version: Mapped[int] = mapped_column(Integer)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    latency_ms: Mapped[float] = mapped_column(Float)
+    compute_ms: Mapped[float] = mapped_column(Float)
+    caller: Mapped[str] = mapped_column(String(160))
+    subject_id: Mapped[str | None] = mapped_column(String(128), nullable=True, index=True)
+    n_rows: Mapped[int] = mapped_column(Integer)
+    inputs: Mapped[list[Any]] = mapped_column(JSON)
+    outputs: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class FeedbackRow(Base):
+    """Ground truth for a prediction, joined by request id (and row within the request)."""
+
+    __tablename__ = "feedback"
+    __table_args__ = (UniqueConstraint("request_id", "row", name="uq_feedback_request_row"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    request_id: Mapped[str] = mapped_column(String(64), index=True)
+    row: Mapped[int] = mapped_column(Integer, default=0)
+    endpoint: Mapped[str] = mapped_column(String(128), index=True)
+    label: Mapped[Any] = mapped_column(JSON)
+    subject_id: Mapped[str | None] = mapped_column(String(128), nullable=True, index=True)
+    caller: Mapped[str] = mapped_column(String(160))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

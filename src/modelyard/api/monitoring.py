@@ -1,0 +1,98 @@
+"""Feedback, monitoring summaries and the right to be forgotten."""
+
+from __future__ import annotations
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+
+from modelyard.api.operations import Operation
+from modelyard.domain.refs import check_name
+from modelyard.domain.security import Permission
+from modelyard.monitoring.service import MonitoringService, parse_feedback
+from modelyard.serving.payloads import decode_json, read_body
+from modelyard.serving.responses import ORJSONResponse
+
+
+async def _flush(request: Request) -> None:
+    """Ship this process's spooled records so feedback can find fresh predictions."""
+    flush = request.state.flush_spool
+    if flush is not None:
+        await run_in_threadpool(flush)
+
+
+async def feedback(request: Request) -> Response:
+    name = check_name(request.path_params["name"], what="endpoint")
+    settings = request.state.settings
+    body = await read_body(request, settings.max_upload_bytes)
+    items = parse_feedback(decode_json(body, settings.max_json_depth))
+    await _flush(request)
+    service = MonitoringService(request.state.store)
+    result = await run_in_threadpool(
+        lambda: service.record_feedback(name, items, caller=request.state.principal.actor)
+    )
+    if result.not_found:
+        shown = ", ".join(result.not_found[:20])
+        return ORJSONResponse(
+            {
+                "error": {
+                    "code": "not_found",
+                    "message": f"no prediction of endpoint {name!r} for request ids: {shown}",
+                    "request_id": request.state.request_id,
+                    "not_found": result.not_found,
+                },
+                "accepted": result.accepted,
+            },
+            status_code=404,
+        )
+    return ORJSONResponse({"accepted": result.accepted})
+
+
+async def monitor(request: Request) -> Response:
+    name = check_name(request.path_params["name"], what="endpoint")
+    await _flush(request)
+    summary = await run_in_threadpool(MonitoringService(request.state.store).summary, name)
+    return ORJSONResponse(summary)
+
+
+async def forget(request: Request) -> Response:
+    await _flush(request)
+    service = MonitoringService(request.state.store)
+    receipt = await run_in_threadpool(
+        lambda: service.forget_subject(
+            request.path_params["subject_id"],
+            actor=request.state.principal.actor,
+            request_id=request.state.request_id,
+        )
+    )
+    return ORJSONResponse(receipt)
+
+
+OPERATIONS = [
+    Operation(
+        "POST",
+        "/v1/endpoints/{name}/feedback",
+        feedback,
+        Permission.PREDICT,
+        "Send ground truth for predictions (by request id)",
+        "monitoring",
+        per_endpoint=True,
+        status_codes=(200,),
+    ),
+    Operation(
+        "GET",
+        "/v1/endpoints/{name}/monitor",
+        monitor,
+        Permission.READ,
+        "Counts, latency and live quality of an endpoint",
+        "monitoring",
+    ),
+    Operation(
+        "DELETE",
+        "/v1/subjects/{subject_id}",
+        forget,
+        Permission.ADMIN,
+        "Delete a subject's predictions and feedback everywhere",
+        "privacy",
+    ),
+]

@@ -1,0 +1,75 @@
+"""Moves spooled prediction records into the store in batches.
+
+A segment is deleted only after its records are committed; shipping a segment twice
+is harmless because records are keyed by request id. A store outage leaves the
+segments where they are, so the spool grows instead of losing records.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from modelyard.monitoring.spool import SegmentLock, pending_segments, read_segment
+from modelyard.store.repositories.predictions import PredictionRepository
+from modelyard.store.store import Store
+
+log = logging.getLogger("modelyard.monitoring")
+BATCH = 1000
+
+
+def _row(record: dict[str, Any]) -> dict[str, Any]:
+    at = datetime.fromtimestamp(float(record["ts"]), tz=UTC)
+    return {
+        "request_id": str(record["request_id"])[:64],
+        "endpoint": str(record["endpoint"])[:128],
+        "model": str(record["model"])[:128],
+        "version": int(record["version"]),
+        "at": at,
+        "latency_ms": float(record["latency_ms"]),
+        "compute_ms": float(record.get("compute_ms", 0.0)),
+        "caller": str(record.get("caller", ""))[:160],
+        "subject_id": record.get("subject_id"),
+        "n_rows": int(record.get("n_rows", len(record.get("inputs", [])))),
+        "inputs": record.get("inputs", []),
+        "outputs": record.get("outputs", {}),
+    }
+
+
+def ship_segment(store: Store, path: Path) -> int:
+    """Ship one segment; returns the number of records read from it."""
+    lock = SegmentLock(path)
+    if not lock.acquire():
+        return 0
+    try:
+        shipped = 0
+        batch: list[dict[str, Any]] = []
+        with store.session() as session:
+            repo = PredictionRepository(session)
+            for record in read_segment(path):
+                try:
+                    batch.append(_row(record))
+                except (KeyError, TypeError, ValueError):
+                    log.warning("skipping a malformed spooled record in %s", path.name)
+                    continue
+                if len(batch) >= BATCH:
+                    repo.insert_many(batch)
+                    shipped += len(batch)
+                    batch = []
+            repo.insert_many(batch)
+            shipped += len(batch)
+        path.unlink(missing_ok=True)
+        return shipped
+    finally:
+        lock.release()
+
+
+def ship_pending(store: Store, directory: Path) -> int:
+    """Ship every sealed segment (and open ones left by dead processes)."""
+    total = 0
+    for path in pending_segments(directory, own_pid=os.getpid()):
+        total += ship_segment(store, path)
+    return total

@@ -1,0 +1,180 @@
+"""Data-plane handlers: health, readiness, metrics, endpoint descriptions, predict.
+
+The predict path never touches the database: the endpoint table and key table are in
+memory, and the prediction record goes to the local spool before the response leaves.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from typing import Any
+
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+
+from modelyard.domain.signature import validate_records
+from modelyard.errors import InvalidInputError, ModelyardError
+from modelyard.monitoring.spool import Spool
+from modelyard.serving.metrics import ServingMetrics
+from modelyard.serving.payloads import BodyTooLarge, decode_json, predict_inputs, read_body
+from modelyard.serving.responses import ORJSONResponse, error_response, status_for
+from modelyard.serving.table import EndpointTable, ServedModel
+from modelyard.settings import Settings
+
+log = logging.getLogger("modelyard.serving")
+_SUBJECT = re.compile(r"^[A-Za-z0-9._:@-]{1,128}$")
+
+
+async def healthz(request: Request) -> Response:
+    return ORJSONResponse({"status": "ok"})
+
+
+async def readyz(request: Request) -> Response:
+    table: EndpointTable = request.state.table
+    draining = request.state.lifecycle["draining"]
+    ready = table.ready and not draining
+    body: dict[str, Any] = {
+        "status": "ready" if ready else "not_ready",
+        "endpoints": {name: "loaded" for name in table.served},
+    }
+    for name in sorted(table.known - set(table.served)):
+        body["endpoints"][name] = table.errors.get(name, (0, "loading"))[1]
+    if draining:
+        body["reason"] = "draining"
+    return ORJSONResponse(body, status_code=200 if ready else 503)
+
+
+async def metrics(request: Request) -> Response:
+    payload = generate_latest(request.state.metrics.registry)
+    return Response(payload, media_type=CONTENT_TYPE_LATEST)
+
+
+async def list_endpoints(request: Request) -> Response:
+    table: EndpointTable = request.state.table
+    return ORJSONResponse(
+        {"endpoints": [table.served[n].description for n in sorted(table.served)]}
+    )
+
+
+async def get_endpoint(request: Request) -> Response:
+    name = request.path_params["name"]
+    served = request.state.table.get(name)
+    if served is None:
+        return error_response(
+            404, "not_found", f"endpoint {name!r} not found", request.state.request_id
+        )
+    return ORJSONResponse(served.description)
+
+
+def subject_of(request: Request) -> str | None:
+    value = request.headers.get("x-subject-id")
+    if value is None:
+        return None
+    if not _SUBJECT.fullmatch(value):
+        raise InvalidInputError(
+            "X-Subject-ID must be 1-128 letters, digits or ._:@-", field="x-subject-id"
+        )
+    return value
+
+
+async def predict(request: Request) -> Response:
+    started = time.perf_counter()
+    request_id: str = request.state.request_id
+    name = request.path_params["name"]
+    m: ServingMetrics = request.state.metrics
+    served: ServedModel | None = request.state.table.get(name)
+    if served is None:
+        return error_response(404, "not_found", f"endpoint {name!r} not found", request_id)
+    version = served.version_label
+    headers = {"x-model-version": version}
+    settings: Settings = request.state.settings
+    try:
+        subject = subject_of(request)
+        body = await read_body(request, settings.max_body_bytes)
+        inputs = predict_inputs(
+            decode_json(body, settings.max_json_depth), settings.max_rows_per_request
+        )
+        frame = validate_records(served.signature, inputs)
+        compute_started = time.perf_counter()
+        result = await run_in_threadpool(served.model.predict, frame)
+        compute_ms = (time.perf_counter() - compute_started) * 1000
+    except BodyTooLarge as exc:
+        return _fail(m, name, version, 413, exc, request_id, headers)
+    except InvalidInputError as exc:
+        status = 400 if exc.field == "body" else 422
+        return _fail(m, name, version, status, exc, request_id, headers)
+    except ModelyardError as exc:
+        return _fail(m, name, version, status_for(exc), exc, request_id, headers)
+    except Exception:
+        log.exception("endpoint %s version %s: prediction failed [%s]", name, version, request_id)
+        m.requests.labels(name, version, "500").inc()
+        m.errors.labels(name, version, "model_error").inc()
+        return error_response(
+            500,
+            "model_error",
+            "the model failed to predict; see the server log",
+            request_id,
+            headers=headers,
+        )
+    outputs: dict[str, Any] = {"predictions": result.predictions}
+    if result.probabilities is not None:
+        outputs["probabilities"] = result.probabilities
+    elapsed = time.perf_counter() - started
+    spool: Spool | None = request.state.spool
+    if spool is not None:
+        try:
+            spool.append(
+                {
+                    "request_id": request_id,
+                    "endpoint": name,
+                    "model": served.version.model,
+                    "version": served.version.version,
+                    "ts": time.time(),
+                    "latency_ms": elapsed * 1000,
+                    "compute_ms": compute_ms,
+                    "caller": request.state.principal.actor,
+                    "subject_id": subject,
+                    "n_rows": len(inputs),
+                    "inputs": inputs,
+                    "outputs": outputs,
+                }
+            )
+        except OSError:
+            log.exception("prediction spool write failed [%s]", request_id)
+            m.errors.labels(name, version, "spool_unavailable").inc()
+            return error_response(
+                503,
+                "log_unavailable",
+                "the prediction could not be logged, so it was not returned; retry later",
+                request_id,
+                headers={**headers, "retry-after": "1"},
+            )
+    m.requests.labels(name, version, "200").inc()
+    m.latency.labels(name, version).observe(elapsed)
+    m.rows.labels(name, version).inc(len(result.predictions))
+    content = {
+        "request_id": request_id,
+        "endpoint": name,
+        "model": {"name": served.version.model, "version": served.version.version},
+        **outputs,
+    }
+    return ORJSONResponse(content, headers=headers)
+
+
+def _fail(
+    m: ServingMetrics,
+    endpoint: str,
+    version: str,
+    status: int,
+    exc: ModelyardError,
+    request_id: str,
+    headers: dict[str, str],
+) -> Response:
+    m.requests.labels(endpoint, version, str(status)).inc()
+    m.errors.labels(endpoint, version, exc.code).inc()
+    field = getattr(exc, "field", None)
+    return error_response(status, exc.code, exc.message, request_id, field=field, headers=headers)

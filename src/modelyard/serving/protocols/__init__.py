@@ -1,0 +1,29 @@
+"""Wire formats other model servers speak, translated to and from modelyard's own.
+
+* :mod:`~modelyard.serving.protocols.mlflow`: the JSON bodies ``mlflow models serve``
+  takes on ``/invocations`` (``dataframe_split``, ``dataframe_records``, ``instances``,
+  ``inputs``) and its ``{"predictions": [...]}`` answer.
+* :mod:`~modelyard.serving.protocols.oip`: the Open Inference Protocol v2 (KServe,
+  Triton, Seldon MLServer): ``/v2/models/{name}/infer`` tensors and model metadata.
+
+Both are pure translation (decoded JSON in, a validated frame out; a
+:class:`~modelyard.runtime.base.Prediction` in, a JSON-able dict out). Routes, body
+reading and JSON decoding stay in :mod:`modelyard.serving.app`.
+"""
+
+from __future__ import annotations
+
+from modelyard.serving.protocols.mlflow import encode_mlflow_response, parse_mlflow_payload
+from modelyard.serving.protocols.oip import (
+    encode_oip_response,
+    model_metadata,
+    parse_oip_request,
+)
+
+__all__ = [
+    "encode_mlflow_response",
+    "encode_oip_response",
+    "model_metadata",
+    "parse_mlflow_payload",
+    "parse_oip_request",
+]

@@ -1,0 +1,100 @@
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from modelyard.monitoring.shipper import ship_pending
+from modelyard.monitoring.spool import Spool, SpoolUnavailable, pending_segments, read_segment
+from modelyard.settings import Settings
+from modelyard.store.artifacts.local import LocalArtifactStore
+from modelyard.store.db import create_db_engine
+from modelyard.store.repositories.predictions import PredictionRepository
+from modelyard.store.store import Store
+
+
+def record(i: int, **extra: object) -> dict[str, object]:
+    return {
+        "request_id": f"req-{i}",
+        "endpoint": "ep",
+        "model": "m",
+        "version": 1,
+        "ts": time.time(),
+        "latency_ms": 1.5,
+        "compute_ms": 0.5,
+        "caller": "key:abc",
+        "subject_id": extra.get("subject_id"),
+        "n_rows": 1,
+        "inputs": [{"x": i}],
+        "outputs": {"predictions": [i % 2]},
+    }
+
+
+def count(store: Store) -> int:
+    with store.session() as session:
+        return PredictionRepository(session).count("ep")
+
+
+def test_records_move_from_spool_to_store_once(store: Store, tmp_path: Path) -> None:
+    spool = Spool(tmp_path / "spool")
+    for i in range(25):
+        spool.append(record(i))
+    assert count(store) == 0
+    spool.seal()
+    assert ship_pending(store, tmp_path / "spool") == 25
+    assert count(store) == 25
+    assert pending_segments(tmp_path / "spool") == []
+    # The same records spooled again (a segment shipped twice) are not duplicated.
+    for i in range(25):
+        spool.append(record(i))
+    spool.seal()
+    ship_pending(store, tmp_path / "spool")
+    assert count(store) == 25
+    spool.close()
+
+
+def test_torn_last_line_is_skipped(tmp_path: Path) -> None:
+    spool = Spool(tmp_path / "spool")
+    spool.append(record(1))
+    spool.close()
+    (segment,) = list((tmp_path / "spool").glob("*.sealed"))
+    with open(segment, "ab") as fh:
+        fh.write(b'{"request_id": "half')
+    assert [r["request_id"] for r in read_segment(segment)] == ["req-1"]
+
+
+def test_open_segment_of_a_dead_process_is_shipped(store: Store, tmp_path: Path) -> None:
+    directory = tmp_path / "spool"
+    directory.mkdir()
+    dead = directory / "999999-000001.open"
+    import orjson
+
+    dead.write_bytes(orjson.dumps(record(7)) + b"\n")
+    mine = directory / f"{os.getpid()}-000099.open"
+    mine.write_bytes(orjson.dumps(record(8)) + b"\n")
+    assert ship_pending(store, directory) == 1
+    assert mine.exists() and not dead.exists()
+
+
+def test_store_outage_keeps_the_spool(tmp_path: Path, settings: Settings) -> None:
+    spool = Spool(tmp_path / "spool")
+    spool.append(record(1))
+    spool.seal()
+    broken = Store(
+        create_db_engine(f"sqlite:///{tmp_path / 'missing' / 'nothing-here.db'}"),
+        LocalArtifactStore(tmp_path / "a"),
+        b"s",
+    )
+    with pytest.raises(Exception):  # noqa: B017 - any database error
+        ship_pending(broken, tmp_path / "spool")
+    assert len(pending_segments(tmp_path / "spool")) == 1
+    spool.close()
+
+
+def test_unwritable_spool_is_refused(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    with pytest.raises(SpoolUnavailable, match="refusing to serve without a prediction log"):
+        Spool(blocker / "spool")
