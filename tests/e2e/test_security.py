@@ -96,7 +96,7 @@ def test_every_route_is_guarded(settings: Settings, keys: dict[str, str]) -> Non
 def _check_every_route(client: TestClient, keys: dict[str, str]) -> None:
     routes = [r for r in client.app.routes if isinstance(r, Route)]  # type: ignore[attr-defined]
     assert len(routes) >= 15
-    public = {"/healthz", "/readyz"}
+    public = {"/healthz", "/readyz", "/v2/health/live", "/v2/health/ready"}
     for route in routes:
         permission = getattr(route.endpoint, "permission", "missing")
         assert permission != "missing", f"{route.path} is not wrapped by guarded()"

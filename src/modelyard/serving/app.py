@@ -27,7 +27,7 @@ from modelyard.monitoring.shipper import ship_pending
 from modelyard.monitoring.spool import Spool
 from modelyard.registry.service import RegistryService
 from modelyard.security.keys import KeyService
-from modelyard.serving import dataplane
+from modelyard.serving import dataplane, interop
 from modelyard.serving.guard import AuthTable, RateLimits
 from modelyard.serving.hygiene import LOOPBACK_HOSTS, HygieneMiddleware
 from modelyard.serving.metrics import ServingMetrics
@@ -211,6 +211,50 @@ def _operations(settings: Settings) -> list[Operation]:
             "Predict",
             "predict",
             request_model=PredictRequest,
+            per_endpoint=True,
+        ),
+        Operation(
+            "POST",
+            "/v1/endpoints/{name}/invocations",
+            interop.invocations,
+            Permission.PREDICT,
+            "Predict with an MLflow scoring payload",
+            "predict",
+            per_endpoint=True,
+        ),
+        Operation("GET", "/v2/health/live", interop.oip_live, None, "OIP v2 liveness", "v2"),
+        Operation(
+            "GET",
+            "/v2/health/ready",
+            interop.oip_ready,
+            None,
+            "OIP v2 readiness",
+            "v2",
+            status_codes=(200, 503),
+        ),
+        Operation(
+            "GET",
+            "/v2/models/{name}",
+            interop.oip_model,
+            Permission.READ,
+            "OIP v2 model metadata",
+            "v2",
+        ),
+        Operation(
+            "GET",
+            "/v2/models/{name}/ready",
+            interop.oip_model_ready,
+            Permission.READ,
+            "OIP v2 model readiness",
+            "v2",
+        ),
+        Operation(
+            "POST",
+            "/v2/models/{name}/infer",
+            interop.oip_infer,
+            Permission.PREDICT,
+            "OIP v2 inference",
+            "v2",
             per_endpoint=True,
         ),
         *datasets_api.OPERATIONS,

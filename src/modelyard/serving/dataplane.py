@@ -9,16 +9,19 @@ from __future__ import annotations
 import logging
 import re
 import time
+from collections.abc import Callable
 from typing import Any
 
+import pandas as pd
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from modelyard.domain.signature import validate_records
+from modelyard.domain.signature import to_json_scalar, validate_records
 from modelyard.errors import InvalidInputError, ModelyardError
 from modelyard.monitoring.spool import Spool
+from modelyard.runtime.base import Prediction
 from modelyard.serving.metrics import ServingMetrics
 from modelyard.serving.payloads import BodyTooLarge, decode_json, predict_inputs, read_body
 from modelyard.serving.responses import ORJSONResponse, error_response, status_for
@@ -81,10 +84,14 @@ def subject_of(request: Request) -> str | None:
     return value
 
 
-async def predict(request: Request) -> Response:
+Parse = Callable[[Any, ServedModel, Settings], tuple[pd.DataFrame, list[Any] | None]]
+Encode = Callable[[Prediction, ServedModel, str], dict[str, Any]]
+
+
+async def serve_prediction(request: Request, name: str, parse: Parse, encode: Encode) -> Response:
+    """The one predict path every wire format shares: decode, validate, predict, log, encode."""
     started = time.perf_counter()
     request_id: str = request.state.request_id
-    name = request.path_params["name"]
     m: ServingMetrics = request.state.metrics
     served: ServedModel | None = request.state.table.get(name)
     if served is None:
@@ -95,10 +102,7 @@ async def predict(request: Request) -> Response:
     try:
         subject = subject_of(request)
         body = await read_body(request, settings.max_body_bytes)
-        inputs = predict_inputs(
-            decode_json(body, settings.max_json_depth), settings.max_rows_per_request
-        )
-        frame = validate_records(served.signature, inputs)
+        frame, records = parse(decode_json(body, settings.max_json_depth), served, settings)
         compute_started = time.perf_counter()
         result = await run_in_threadpool(served.model.predict, frame)
         compute_ms = (time.perf_counter() - compute_started) * 1000
@@ -126,6 +130,8 @@ async def predict(request: Request) -> Response:
     elapsed = time.perf_counter() - started
     spool: Spool | None = request.state.spool
     if spool is not None:
+        if records is None:
+            records = frame_records(frame)
         try:
             spool.append(
                 {
@@ -138,8 +144,8 @@ async def predict(request: Request) -> Response:
                     "compute_ms": compute_ms,
                     "caller": request.state.principal.actor,
                     "subject_id": subject,
-                    "n_rows": len(inputs),
-                    "inputs": inputs,
+                    "n_rows": len(frame),
+                    "inputs": records,
                     "outputs": outputs,
                 }
             )
@@ -156,13 +162,42 @@ async def predict(request: Request) -> Response:
     m.requests.labels(name, version, "200").inc()
     m.latency.labels(name, version).observe(elapsed)
     m.rows.labels(name, version).inc(len(result.predictions))
-    content = {
+    return ORJSONResponse(encode(result, served, request_id), headers=headers)
+
+
+def frame_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """Rows as plain JSON values, for the prediction log."""
+    columns = list(frame.columns)
+    return [
+        {c: to_json_scalar(v) for c, v in zip(columns, row, strict=True)}
+        for row in frame.itertuples(index=False, name=None)
+    ]
+
+
+def _native_parse(
+    payload: Any, served: ServedModel, settings: Settings
+) -> tuple[pd.DataFrame, list[Any] | None]:
+    inputs = predict_inputs(payload, settings.max_rows_per_request)
+    return validate_records(served.signature, inputs), inputs
+
+
+def _native_encode(result: Prediction, served: ServedModel, request_id: str) -> dict[str, Any]:
+    content: dict[str, Any] = {
         "request_id": request_id,
-        "endpoint": name,
+        "endpoint": served.endpoint,
         "model": {"name": served.version.model, "version": served.version.version},
-        **outputs,
+        "predictions": result.predictions,
     }
-    return ORJSONResponse(content, headers=headers)
+    if result.probabilities is not None:
+        content["probabilities"] = result.probabilities
+    return content
+
+
+async def predict(request: Request) -> Response:
+    """``POST /v1/endpoints/{name}/predict`` with ``{"inputs": [{column: value}, ...]}``."""
+    return await serve_prediction(
+        request, request.path_params["name"], _native_parse, _native_encode
+    )
 
 
 def _fail(
