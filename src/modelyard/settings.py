@@ -33,6 +33,9 @@ class Settings(BaseSettings):
         default=0.5, gt=0, description="How often the server checks for endpoint changes."
     )
     log_level: str = "info"
+    use_compiled: bool = Field(
+        default=True, description="Serve a version's verified ONNX artifact when it has one."
+    )
     prediction_log: bool = Field(default=True, description="Record every prediction.")
     spool_dir: Path | None = Field(
         default=None, description="Local spool for prediction records; default home/spool."

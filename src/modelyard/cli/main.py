@@ -200,6 +200,32 @@ def models_promote(
     console.print(f"[bold]{version.ref}[/] is now in stage [bold green]{version.stage}[/]")
 
 
+@models_app.command("compile")
+def models_compile(
+    ref: Annotated[str, typer.Argument(help="NAME:VERSION")],
+    rows: Annotated[int, typer.Option(help="Rows of the training data to verify on.")] = 2000,
+    tolerance: Annotated[float, typer.Option(help="Largest allowed probability gap.")] = 1e-4,
+    as_json: JsonFlag = False,
+) -> None:
+    """Convert to ONNX, verify against the original, store it beside the original."""
+    from modelyard.registry.compile import CompileService
+
+    with workspace() as ws:
+        with console.status(f"compiling {ref} to ONNX…"):
+            version, report = CompileService(ws.store, ws.registry).compile(
+                ref, actor=ws.actor, max_rows=rows, atol=tolerance
+            )
+    if as_json:
+        print_json({"model": version.ref, "compiled_digest": version.compiled_digest, **report})
+        return
+    console.print(
+        f"[green]✓[/] {version.ref} compiled to ONNX: labels agree on "
+        f"{report['label_agreement']:.2%} of {report['n_rows']} rows, largest probability gap "
+        f"{report['max_abs_diff_proba'] if report['max_abs_diff_proba'] is not None else '-'}"
+    )
+    console.print("endpoints serving this version switch to it within a second")
+
+
 @app.command()
 def deploy(
     endpoint: Annotated[str, typer.Argument(help="Endpoint name.")],

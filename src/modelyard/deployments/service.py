@@ -42,7 +42,7 @@ class EndpointService:
         """
         check_name(endpoint, what="endpoint")
         ref = parse_model_ref(model_ref)
-        version, loaded = self.registry.load(ref.__str__())
+        version, loaded = self.registry.load(str(ref), prefer_compiled=True)
         warm(version, loaded)
         with self.store.session() as session:
             row = ModelRepository(session).resolve(parse_model_ref(version.ref))

@@ -64,6 +64,9 @@ class ModelVersion:
     signature: dict[str, Any]
     artifact_digest: str
     artifact_signature: str | None
+    compiled_digest: str | None
+    compiled_signature: str | None
+    compile_report: dict[str, Any] | None
     metrics: dict[str, float]
     stage: str
     trusted: bool

@@ -159,21 +159,26 @@ class RegistryService:
             session.refresh(row)
             return to_entity(row)
 
-    def load(self, ref: str | ModelVersion) -> tuple[ModelVersion, LoadedModel]:
-        """Load a version after verifying every byte of its artifact."""
+    def load(
+        self, ref: str | ModelVersion, *, prefer_compiled: bool = False
+    ) -> tuple[ModelVersion, LoadedModel]:
+        """Load a version after verifying its signature and every byte of its artifact.
+
+        With ``prefer_compiled``, a verified compiled (ONNX) artifact is used when the
+        version has one.
+        """
         version = ref if isinstance(ref, ModelVersion) else self.get(ref)
+        compiled = prefer_compiled and version.compiled_digest is not None
+        digest = version.compiled_digest if compiled else version.artifact_digest
+        signature_hex = version.compiled_signature if compiled else version.artifact_signature
+        assert digest is not None
         try:
-            verify_artifact(
-                self.store.secret,
-                version.artifact_digest,
-                version.artifact_signature,
-                label=version.ref,
-            )
+            verify_artifact(self.store.secret, digest, signature_hex, label=version.ref)
         except ModelyardError as exc:
             raise ModelLoadError(f"model {version.ref} cannot be loaded: {exc.message}") from exc
         loaded = self._load_digest(
-            version.artifact_digest,
-            version.flavor,
+            digest,
+            "onnx" if compiled else version.flavor,
             Signature.from_dict(version.signature),
             trusted=version.trusted,
             label=version.ref,

@@ -20,6 +20,7 @@ measures by how much on real rows before the compiled model is trusted.
 
 from __future__ import annotations
 
+import copy
 import re
 import tempfile
 from dataclasses import dataclass
@@ -102,6 +103,31 @@ def compile_to_onnx(
     return proto
 
 
+def _onnx_ready_imputers(model: Any) -> Any:
+    """A copy whose string imputers treat ``""`` as missing (skl2onnx needs a string
+    marker; the onnx flavor feeds nulls in string columns as ``""``). Verification
+    against the original model still decides whether the result is kept."""
+    from sklearn.impute import SimpleImputer
+
+    copied = copy.deepcopy(model)
+    stack: list[Any] = [copied]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, SimpleImputer):
+            stats = getattr(node, "statistics_", None)
+            if (
+                stats is not None
+                and stats.dtype == object
+                and not isinstance(node.missing_values, str)
+            ):
+                node.missing_values = ""
+            continue
+        for attribute in ("steps", "transformers_"):
+            for item in getattr(node, attribute, None) or []:
+                stack.append(item[1])
+    return copied
+
+
 def load_compiled(proto: onnx.ModelProto, signature: Signature) -> LoadedModel:
     """Load a compiled model exactly as serving will: through the ``onnx`` flavor."""
     flavor = get_flavor("onnx")
@@ -178,6 +204,7 @@ def _compile_sklearn(model: object, signature: Signature) -> onnx.ModelProto:
             "start the pipeline with a ColumnTransformer that encodes string columns",
         )
         initial_types = [(TENSOR_INPUT, FloatTensorType([None, len(signature.inputs)]))]
+    model = _onnx_ready_imputers(model)
     options = {id(model): {"zipmap": False}} if is_classifier(model) else None
     try:
         proto = to_onnx(model, initial_types=initial_types, options=options)

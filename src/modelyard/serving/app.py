@@ -102,7 +102,9 @@ def create_app(
         state: State = {
             "settings": settings,
             "store": active,
-            "table": EndpointTable(registry=registry, metrics=metrics),
+            "table": EndpointTable(
+                registry=registry, metrics=metrics, prefer_compiled=settings.use_compiled
+            ),
             "endpoints": EndpointService(active, registry),
             "keys": keys,
             "auth": AuthTable(),

@@ -42,6 +42,7 @@ class EndpointTable:
     served: dict[str, ServedModel] = field(default_factory=dict)
     errors: dict[str, tuple[int, str]] = field(default_factory=dict)
     known: set[str] = field(default_factory=set)
+    prefer_compiled: bool = True
 
     def get(self, name: str) -> ServedModel | None:
         return self.served.get(name)
@@ -69,7 +70,9 @@ class EndpointTable:
 
     def _load(self, endpoint: Endpoint) -> None:
         try:
-            version, loaded = self.registry.load(f"{endpoint.model}:{endpoint.version}")
+            version, loaded = self.registry.load(
+                f"{endpoint.model}:{endpoint.version}", prefer_compiled=self.prefer_compiled
+            )
             warm(version, loaded)
         except ModelyardError as exc:
             self.errors[endpoint.name] = (endpoint.revision, exc.message)
@@ -90,7 +93,7 @@ class EndpointTable:
             version=version,
             model=loaded,
             signature=loaded.signature,
-            description=describe_endpoint(endpoint, version),
+            description={**describe_endpoint(endpoint, version), "runtime": loaded.flavor},
         )
         self.errors.pop(endpoint.name, None)
         self.metrics.endpoint_ready.labels(endpoint.name).set(1)
