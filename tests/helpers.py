@@ -41,3 +41,22 @@ def corrupt_model(store: Store, artifact_digest: str) -> None:
         data = bytearray(path.read_bytes())
         data[len(data) // 2] ^= 0xFF
         path.write_bytes(bytes(data))
+
+
+class SlowModel:
+    """A python-flavor model that sleeps longer than any sane budget."""
+
+    def predict(self, frame: pd.DataFrame) -> list[float]:
+        import time
+
+        time.sleep(1.5)
+        return [0.0] * len(frame)
+
+
+class PickyModel:
+    """A python-flavor model that raises on any row with x1 > 100."""
+
+    def predict(self, frame: pd.DataFrame) -> list[float]:
+        if (frame["x1"] > 100).any():
+            raise RuntimeError("secret internal detail: x1 out of range")
+        return [float(v) for v in frame["x1"]]

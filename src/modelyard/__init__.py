@@ -21,6 +21,7 @@ from modelyard._version import __version__
 if TYPE_CHECKING:
     from modelyard.client import Client, ServerError
     from modelyard.domain.signature import ColumnSpec, OutputSpec, Signature, infer_signature
+    from modelyard.monitoring.drift_report import drift_report
     from modelyard.settings import Settings
     from modelyard.workspace import Workspace
 
@@ -33,6 +34,7 @@ _EXPORTS = {
     "infer_signature": "modelyard.domain.signature",
     "Settings": "modelyard.settings",
     "Workspace": "modelyard.workspace",
+    "drift_report": "modelyard.monitoring.drift_report",
 }
 
 __all__ = [
@@ -44,6 +46,7 @@ __all__ = [
     "Signature",
     "Workspace",
     "__version__",
+    "drift_report",
     "infer_signature",
 ]
 

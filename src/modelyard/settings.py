@@ -33,6 +33,22 @@ class Settings(BaseSettings):
         default=0.5, gt=0, description="How often the server checks for endpoint changes."
     )
     log_level: str = "info"
+    batch_max_rows: int = Field(
+        default=64, ge=1, description="Largest adaptive batch (rows) per model version."
+    )
+    batch_max_wait_ms: float = Field(
+        default=0.0, ge=0, description="Wait to fill a batch; 0 adds no latency when idle."
+    )
+    predict_timeout_s: float = Field(
+        default=30.0, gt=0, description="A prediction taking longer answers 504."
+    )
+    cache_ttl_s: float = Field(
+        default=0.0, ge=0, description="Response cache lifetime; 0 disables the cache."
+    )
+    cache_max_entries: int = Field(default=10_000, ge=1)
+    low_confidence_threshold: float = Field(
+        default=0.6, ge=0, le=1, description="Classifier answers below it are flagged."
+    )
     use_compiled: bool = Field(
         default=True, description="Serve a version's verified ONNX artifact when it has one."
     )

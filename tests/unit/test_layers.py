@@ -14,7 +14,8 @@ def test_domain_imports_no_io_frameworks() -> None:
     code = (
         "import sys\n"
         "import modelyard.domain.signature, modelyard.domain.entities\n"
-        "import modelyard.domain.refs, modelyard.domain.stages\n"
+        "import modelyard.domain.refs, modelyard.domain.stages, modelyard.domain.drift\n"
+        "import modelyard.domain.evaluation, modelyard.domain.gates, modelyard.domain.audit\n"
         f"print(','.join(m for m in {FRAMEWORKS!r} if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -31,6 +32,7 @@ def test_public_api() -> None:
         "Signature",
         "Workspace",
         "__version__",
+        "drift_report",
         "infer_signature",
     ]
     for name in modelyard.__all__:

@@ -28,6 +28,7 @@ from modelyard.monitoring.spool import Spool
 from modelyard.registry.service import RegistryService
 from modelyard.security.keys import KeyService
 from modelyard.serving import dataplane, interop
+from modelyard.serving.cache import ResponseCache
 from modelyard.serving.guard import AuthTable, RateLimits
 from modelyard.serving.hygiene import LOOPBACK_HOSTS, HygieneMiddleware
 from modelyard.serving.metrics import ServingMetrics
@@ -49,6 +50,7 @@ class State(TypedDict):
     rate_limits: RateLimits
     metrics: ServingMetrics
     spool: Spool | None
+    cache: ResponseCache | None
     flush_spool: Callable[[], None] | None
     lifecycle: dict[str, bool]
 
@@ -103,7 +105,16 @@ def create_app(
             "settings": settings,
             "store": active,
             "table": EndpointTable(
-                registry=registry, metrics=metrics, prefer_compiled=settings.use_compiled
+                registry=registry,
+                metrics=metrics,
+                prefer_compiled=settings.use_compiled,
+                batch_max_rows=settings.batch_max_rows,
+                batch_max_wait_ms=settings.batch_max_wait_ms,
+            ),
+            "cache": (
+                ResponseCache(max_entries=settings.cache_max_entries, ttl_s=settings.cache_ttl_s)
+                if settings.cache_ttl_s > 0
+                else None
             ),
             "endpoints": EndpointService(active, registry),
             "keys": keys,

@@ -6,6 +6,7 @@ memory, and the prediction record goes to the local spool before the response le
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import time
@@ -14,7 +15,6 @@ from typing import Any
 
 import pandas as pd
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -22,6 +22,7 @@ from modelyard.domain.signature import to_json_scalar, validate_records
 from modelyard.errors import InvalidInputError, ModelyardError
 from modelyard.monitoring.spool import Spool
 from modelyard.runtime.base import Prediction
+from modelyard.serving.cache import ResponseCache, cache_key
 from modelyard.serving.metrics import ServingMetrics
 from modelyard.serving.payloads import BodyTooLarge, decode_json, predict_inputs, read_body
 from modelyard.serving.responses import ORJSONResponse, error_response, status_for
@@ -85,10 +86,12 @@ def subject_of(request: Request) -> str | None:
 
 
 Parse = Callable[[Any, ServedModel, Settings], tuple[pd.DataFrame, list[Any] | None]]
-Encode = Callable[[Prediction, ServedModel, str], dict[str, Any]]
+Encode = Callable[[Prediction, ServedModel, str, Settings], dict[str, Any]]
 
 
-async def serve_prediction(request: Request, name: str, parse: Parse, encode: Encode) -> Response:
+async def serve_prediction(
+    request: Request, name: str, parse: Parse, encode: Encode, *, kind: str = "native"
+) -> Response:
     """The one predict path every wire format shares: decode, validate, predict, log, encode."""
     started = time.perf_counter()
     request_id: str = request.state.request_id
@@ -102,10 +105,34 @@ async def serve_prediction(request: Request, name: str, parse: Parse, encode: En
     try:
         subject = subject_of(request)
         body = await read_body(request, settings.max_body_bytes)
-        frame, records = parse(decode_json(body, settings.max_json_depth), served, settings)
-        compute_started = time.perf_counter()
-        result = await run_in_threadpool(served.model.predict, frame)
-        compute_ms = (time.perf_counter() - compute_started) * 1000
+        payload = decode_json(body, settings.max_json_depth)
+        cache: ResponseCache | None = request.state.cache
+        key = cache_key(kind, name, served.version.version, payload) if cache else None
+        hit = cache.get(key) if cache is not None and key is not None else None
+        if hit is not None:
+            m.cache.labels(name, "hit").inc()
+            frame, records, result = hit
+            compute_ms = 0.0
+        else:
+            frame, records = parse(payload, served, settings)
+            compute_started = time.perf_counter()
+            result = await asyncio.wait_for(
+                served.batcher.predict(frame), timeout=settings.predict_timeout_s
+            )
+            compute_ms = (time.perf_counter() - compute_started) * 1000
+            if cache is not None and key is not None:
+                m.cache.labels(name, "miss").inc()
+                cache.put(key, (frame, records, result))
+    except TimeoutError:
+        m.requests.labels(name, version, "504").inc()
+        m.errors.labels(name, version, "timeout").inc()
+        return error_response(
+            504,
+            "timeout",
+            f"the model did not answer within {settings.predict_timeout_s:g}s",
+            request_id,
+            headers=headers,
+        )
     except BodyTooLarge as exc:
         return _fail(m, name, version, 413, exc, request_id, headers)
     except InvalidInputError as exc:
@@ -162,7 +189,7 @@ async def serve_prediction(request: Request, name: str, parse: Parse, encode: En
     m.requests.labels(name, version, "200").inc()
     m.latency.labels(name, version).observe(elapsed)
     m.rows.labels(name, version).inc(len(result.predictions))
-    return ORJSONResponse(encode(result, served, request_id), headers=headers)
+    return ORJSONResponse(encode(result, served, request_id, settings), headers=headers)
 
 
 def frame_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
@@ -181,7 +208,9 @@ def _native_parse(
     return validate_records(served.signature, inputs), inputs
 
 
-def _native_encode(result: Prediction, served: ServedModel, request_id: str) -> dict[str, Any]:
+def _native_encode(
+    result: Prediction, served: ServedModel, request_id: str, settings: Settings
+) -> dict[str, Any]:
     content: dict[str, Any] = {
         "request_id": request_id,
         "endpoint": served.endpoint,
@@ -190,6 +219,8 @@ def _native_encode(result: Prediction, served: ServedModel, request_id: str) -> 
     }
     if result.probabilities is not None:
         content["probabilities"] = result.probabilities
+        threshold = settings.low_confidence_threshold
+        content["low_confidence"] = [max(p.values()) < threshold for p in result.probabilities]
     return content
 
 

@@ -30,14 +30,16 @@ def _mlflow_parse(
     return frame, None
 
 
-def _mlflow_encode(result: Prediction, served: ServedModel, request_id: str) -> dict[str, Any]:
+def _mlflow_encode(
+    result: Prediction, served: ServedModel, request_id: str, settings: Settings
+) -> dict[str, Any]:
     return encode_mlflow_response(result)
 
 
 async def invocations(request: Request) -> Response:
     """MLflow scoring: ``dataframe_split``, ``dataframe_records``, ``instances``, ``inputs``."""
     return await serve_prediction(
-        request, request.path_params["name"], _mlflow_parse, _mlflow_encode
+        request, request.path_params["name"], _mlflow_parse, _mlflow_encode, kind="mlflow"
     )
 
 
@@ -53,7 +55,9 @@ async def oip_infer(request: Request) -> Response:
         requested["id"], requested["outputs"] = rid, outputs
         return frame, None
 
-    def encode(result: Prediction, served: ServedModel, request_id: str) -> dict[str, Any]:
+    def encode(
+        result: Prediction, served: ServedModel, request_id: str, settings: Settings
+    ) -> dict[str, Any]:
         return encode_oip_response(
             result,
             served.endpoint,
@@ -63,7 +67,7 @@ async def oip_infer(request: Request) -> Response:
             classes=served.signature.output.classes,
         )
 
-    return await serve_prediction(request, request.path_params["name"], parse, encode)
+    return await serve_prediction(request, request.path_params["name"], parse, encode, kind="oip")
 
 
 async def oip_live(request: Request) -> Response:

@@ -49,6 +49,19 @@ class ServingMetrics:
             ["endpoint", "version"],
             registry=self.registry,
         )
+        self.cache = Counter(
+            "modelyard_cache_requests_total",
+            "Response cache lookups by endpoint and result (hit or miss).",
+            ["endpoint", "result"],
+            registry=self.registry,
+        )
+        self.batch_rows = Histogram(
+            "modelyard_batch_rows",
+            "Rows per model call (adaptive batching).",
+            ["endpoint"],
+            buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512),
+            registry=self.registry,
+        )
         self.endpoint_ready = Gauge(
             "modelyard_endpoint_ready",
             "1 when the endpoint's model is loaded and serving.",

@@ -16,6 +16,7 @@ from modelyard.domain.signature import Signature
 from modelyard.errors import ModelyardError
 from modelyard.registry.service import RegistryService
 from modelyard.runtime.base import LoadedModel
+from modelyard.serving.batching import Batcher
 from modelyard.serving.metrics import ServingMetrics
 
 log = logging.getLogger("modelyard.serving")
@@ -29,6 +30,7 @@ class ServedModel:
     model: LoadedModel
     signature: Signature
     description: dict[str, Any]
+    batcher: Batcher
 
     @property
     def version_label(self) -> str:
@@ -43,6 +45,8 @@ class EndpointTable:
     errors: dict[str, tuple[int, str]] = field(default_factory=dict)
     known: set[str] = field(default_factory=set)
     prefer_compiled: bool = True
+    batch_max_rows: int = 64
+    batch_max_wait_ms: float = 0.0
 
     def get(self, name: str) -> ServedModel | None:
         return self.served.get(name)
@@ -94,6 +98,9 @@ class EndpointTable:
             model=loaded,
             signature=loaded.signature,
             description={**describe_endpoint(endpoint, version), "runtime": loaded.flavor},
+            batcher=Batcher(
+                loaded, max_rows=self.batch_max_rows, max_wait_ms=self.batch_max_wait_ms
+            ),
         )
         self.errors.pop(endpoint.name, None)
         self.metrics.endpoint_ready.labels(endpoint.name).set(1)

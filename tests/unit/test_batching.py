@@ -1,0 +1,106 @@
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import pandas as pd
+import pytest
+
+from modelyard.domain.signature import ColumnSpec, OutputSpec, Signature
+from modelyard.runtime.base import LoadedModel, Prediction
+from modelyard.serving.batching import Batcher
+from modelyard.serving.cache import ResponseCache, cache_key
+
+SIG = Signature(inputs=(ColumnSpec("x", "float"),), output=OutputSpec("regression"))
+
+
+class Recording(LoadedModel):
+    flavor = "test"
+
+    def __init__(self) -> None:
+        super().__init__(SIG)
+        self.calls: list[int] = []
+        self.gate = threading.Event()
+
+    def _predict(self, frame: pd.DataFrame) -> Prediction:
+        self.gate.wait(2)
+        if (frame["x"] < 0).any():
+            raise ValueError("negative")
+        self.calls.append(len(frame))
+        return Prediction(predictions=[float(v) * 2 for v in frame["x"]])
+
+
+def frame(*values: float) -> pd.DataFrame:
+    return pd.DataFrame({"x": list(values)})
+
+
+async def _run_many(batcher: Batcher, model: Recording, n: int) -> list[Prediction]:
+    first = asyncio.ensure_future(batcher.predict(frame(0.0)))
+    await asyncio.sleep(0.05)  # the first call is now running and holds the gate
+    rest = [asyncio.ensure_future(batcher.predict(frame(float(i)))) for i in range(1, n)]
+    await asyncio.sleep(0.05)
+    model.gate.set()
+    return await asyncio.gather(first, *rest)
+
+
+def test_idle_request_runs_alone_then_queue_batches() -> None:
+    model = Recording()
+    batcher = Batcher(model, max_rows=64)
+    results = asyncio.run(_run_many(batcher, model, 10))
+    assert [r.predictions for r in results] == [[float(i) * 2] for i in range(10)]
+    assert model.calls == [1, 9]
+
+
+def test_max_rows_caps_a_batch() -> None:
+    model = Recording()
+    batcher = Batcher(model, max_rows=4)
+    asyncio.run(_run_many(batcher, model, 10))
+    assert model.calls == [1, 4, 4, 1]
+
+
+def test_one_bad_request_fails_alone() -> None:
+    model = Recording()
+    model.gate.set()
+    batcher = Batcher(model, max_rows=64)
+
+    async def scenario() -> list[object]:
+        hold = threading.Event()
+        model.gate.clear()
+        first = asyncio.ensure_future(batcher.predict(frame(1.0)))
+        await asyncio.sleep(0.05)
+        bad = asyncio.ensure_future(batcher.predict(frame(-1.0)))
+        good = asyncio.ensure_future(batcher.predict(frame(3.0)))
+        await asyncio.sleep(0.05)
+        model.gate.set()
+        hold.set()
+        return await asyncio.gather(first, bad, good, return_exceptions=True)
+
+    first, bad, good = asyncio.run(scenario())
+    assert isinstance(bad, ValueError)
+    assert first.predictions == [2.0] and good.predictions == [6.0]  # type: ignore[union-attr]
+
+
+def test_cache_lru_ttl_and_keys() -> None:
+    cache = ResponseCache(max_entries=2, ttl_s=60)
+    k1 = cache_key("native", "ep", 1, {"inputs": [{"a": 1, "b": 2}]})
+    assert k1 == cache_key("native", "ep", 1, {"inputs": [{"b": 2, "a": 1}]})
+    assert k1 != cache_key("native", "ep", 2, {"inputs": [{"a": 1, "b": 2}]})
+    cache.put(k1, "one")
+    cache.put("k2", "two")
+    cache.put("k3", "three")
+    assert cache.get(k1) is None and cache.get("k3") == "three"
+    expired = ResponseCache(max_entries=2, ttl_s=0.0)
+    expired.put("k", "v")
+    assert expired.get("k") is None
+
+
+@pytest.mark.parametrize("wait_ms", [0.0, 5.0])
+def test_wait_option_still_answers(wait_ms: float) -> None:
+    model = Recording()
+    model.gate.set()
+    batcher = Batcher(model, max_rows=8, max_wait_ms=wait_ms)
+
+    async def go() -> list[Prediction]:
+        return await asyncio.gather(*(batcher.predict(frame(float(i))) for i in range(5)))
+
+    assert [r.predictions[0] for r in asyncio.run(go())] == [0.0, 2.0, 4.0, 6.0, 8.0]
