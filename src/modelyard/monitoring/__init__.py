@@ -1,0 +1,1 @@
+"""Monitoring services: drift and data quality of served traffic against a reference."""
