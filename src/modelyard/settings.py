@@ -49,6 +49,10 @@ class Settings(BaseSettings):
     low_confidence_threshold: float = Field(
         default=0.6, ge=0, le=1, description="Classifier answers below it are flagged."
     )
+    drift_interval_s: float = Field(
+        default=300.0, ge=0, description="How often the server scores drift; 0 disables."
+    )
+    drift_window_s: float = Field(default=86_400.0, gt=0, description="Drift window length.")
     use_compiled: bool = Field(
         default=True, description="Serve a version's verified ONNX artifact when it has one."
     )

@@ -9,6 +9,7 @@ from starlette.responses import Response
 from modelyard.api.operations import Operation
 from modelyard.domain.refs import check_name
 from modelyard.domain.security import Permission
+from modelyard.monitoring.drift_service import DriftService, parse_window
 from modelyard.monitoring.service import MonitoringService, parse_feedback
 from modelyard.serving.payloads import decode_json, read_body
 from modelyard.serving.responses import ORJSONResponse
@@ -55,6 +56,16 @@ async def monitor(request: Request) -> Response:
     return ORJSONResponse(summary)
 
 
+async def drift(request: Request) -> Response:
+    name = check_name(request.path_params["name"], what="endpoint")
+    raw = request.query_params.get("window")
+    window = parse_window(raw) if raw else None
+    await _flush(request)
+    service: DriftService = request.state.drift
+    summary = await run_in_threadpool(service.summary, name, window)
+    return ORJSONResponse(summary)
+
+
 async def forget(request: Request) -> Response:
     await _flush(request)
     service = MonitoringService(request.state.store)
@@ -85,6 +96,14 @@ OPERATIONS = [
         monitor,
         Permission.READ,
         "Counts, latency and live quality of an endpoint",
+        "monitoring",
+    ),
+    Operation(
+        "GET",
+        "/v1/endpoints/{name}/drift",
+        drift,
+        Permission.READ,
+        "Data and prediction drift of live traffic against the training data (?window=24h)",
         "monitoring",
     ),
     Operation(

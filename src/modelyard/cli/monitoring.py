@@ -2,30 +2,54 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.table import Table
 
 from modelyard.cli.context import console, print_json, workspace
+from modelyard.errors import InvalidInputError
+from modelyard.monitoring.drift_service import PREDICTION, DriftService, parse_window
 from modelyard.monitoring.service import MonitoringService
 from modelyard.monitoring.shipper import ship_pending
+from modelyard.reports.drift_html import render_drift_report
 
 privacy_app = typer.Typer(help="Subject data: the right to be forgotten.", no_args_is_help=True)
 
 
 def monitor(
-    endpoint: Annotated[str, typer.Argument(help="Endpoint name.")],
+    target: Annotated[str, typer.Argument(help="An endpoint, or 'report' then an endpoint.")],
+    endpoint: Annotated[str | None, typer.Argument(help="Endpoint (after 'report').")] = None,
+    window: Annotated[str, typer.Option(help="Drift window, e.g. 30m, 24h, 7d.")] = "24h",
+    output: Annotated[Path | None, typer.Option(help="HTML file for 'report'.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
 ) -> None:
-    """Summarise an endpoint's prediction log (ships any spooled records first)."""
+    """Summarise an endpoint (`monitor EP`) or write its drift report (`monitor report EP`)."""
+    if target == "report":
+        if endpoint is None or output is None:
+            raise typer.BadParameter("usage: modelyard monitor report ENDPOINT --output FILE.html")
+        _report(endpoint, window, output)
+        return
+    if endpoint is not None:
+        raise typer.BadParameter(f"unexpected extra argument {endpoint!r}")
     with workspace() as ws:
         ship_pending(ws.store, ws.settings.resolved_spool_dir)
-        summary = MonitoringService(ws.store).summary(endpoint)
+        summary = MonitoringService(ws.store).summary(target)
+        try:
+            drift = DriftService(ws.store, ws.registry).summary(target, parse_window(window))
+            summary["drift"] = {
+                "status": drift["status"],
+                "drivers": list(drift["drivers"]),
+                "drifted_columns": list(drift["drifted_columns"]),
+                "window": window,
+            }
+        except InvalidInputError as exc:
+            summary["drift"] = {"status": "unavailable", "reason": exc.message}
     if as_json:
         print_json(summary)
         return
-    table = Table("measure", "value", title=f"endpoint {endpoint}")
+    table = Table("measure", "value", title=f"endpoint {target}")
     table.add_row("predictions logged", str(summary["prediction_count"]))
     table.add_row("rows", str(summary["rows"]))
     table.add_row("by version", ", ".join(f"v{k}: {v}" for k, v in summary["by_version"].items()))
@@ -35,7 +59,31 @@ def monitor(
     table.add_row("labelled rows", str(summary["feedback_count"]))
     accuracy = summary["live_accuracy"]
     table.add_row("live accuracy", f"{accuracy:.3f}" if accuracy is not None else "no feedback yet")
+    drift_info = summary["drift"]
+    shown = drift_info["status"]
+    if drift_info.get("drivers"):
+        shown += f" (drivers: {', '.join(drift_info['drivers'])})"
+    elif drift_info.get("reason"):
+        shown += f": {drift_info['reason']}"
+    table.add_row(f"drift ({window})", shown)
     console.print(table)
+
+
+def _report(endpoint: str, window: str, output: Path) -> None:
+    with workspace() as ws:
+        ship_pending(ws.store, ws.settings.resolved_spool_dir)
+        service = DriftService(ws.store, ws.registry)
+        version, report, frame = service.endpoint_drift(endpoint, parse_window(window))
+        reference = service.reference_frame(version)
+    page = render_drift_report(
+        report.to_dict(),
+        reference,
+        frame,
+        title=f"Drift report: endpoint {endpoint} ({version.ref}), last {window}",
+        prediction_column=PREDICTION,
+    )
+    output.write_text(page, encoding="utf-8")
+    console.print(f"wrote {output} (verdict: {report.status})")
 
 
 @privacy_app.command("forget")

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import timedelta
 from typing import TypedDict
 
 from starlette.applications import Starlette
@@ -13,6 +14,7 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
+from threadpoolctl import threadpool_limits
 
 from modelyard.api import admin as admin_api
 from modelyard.api import datasets as datasets_api
@@ -23,6 +25,8 @@ from modelyard.api.operations import Operation
 from modelyard.api.schemas import PredictRequest
 from modelyard.deployments.service import EndpointService
 from modelyard.domain.security import Permission
+from modelyard.errors import ModelyardError
+from modelyard.monitoring.drift_service import DriftService
 from modelyard.monitoring.shipper import ship_pending
 from modelyard.monitoring.spool import Spool
 from modelyard.registry.service import RegistryService
@@ -51,6 +55,7 @@ class State(TypedDict):
     metrics: ServingMetrics
     spool: Spool | None
     cache: ResponseCache | None
+    drift: DriftService
     flush_spool: Callable[[], None] | None
     lifecycle: dict[str, bool]
 
@@ -68,6 +73,28 @@ async def _every(interval: float, work: Callable[[], None], what: str) -> None:
         except Exception:  # noqa: BLE001 - a store hiccup must not stop serving
             log.exception("%s failed; will retry", what)
         await asyncio.sleep(interval)
+
+
+def _drift_gauges(state: State) -> None:
+    """Publish each endpoint's drift verdict and per-column scores as Prometheus gauges."""
+    metrics = state["metrics"]
+    window = timedelta(seconds=state["settings"].drift_window_s)
+    for name in list(state["table"].served):
+        try:
+            # One thread: drift work must not starve the serving threads.
+            with threadpool_limits(limits=1):
+                report = state["drift"].summary(name, window)
+        except ModelyardError as exc:  # e.g. no reference for this version
+            log.debug("drift for %s skipped: %s", name, exc.message)
+            continue
+        status = {"ok": 0, "drift": 1}.get(report["status"], -1)
+        metrics.drift_status.labels(name).set(status)
+        for column in report["columns"]:
+            score = column.get("wasserstein_normalized")
+            if score is None:
+                score = column.get("js_distance")
+            if score is not None:
+                metrics.drift_score.labels(name, column["column"]).set(score)
 
 
 def allowed_hosts_for(settings: Settings, bind_host: str | None) -> list[str] | None:
@@ -122,6 +149,7 @@ def create_app(
             "rate_limits": RateLimits(settings),
             "metrics": metrics,
             "spool": spool,
+            "drift": DriftService(active, registry),
             "flush_spool": flush if spool is not None else None,
             "lifecycle": {"draining": False},
         }
@@ -131,6 +159,12 @@ def create_app(
                 _every(settings.refresh_interval_s, lambda: _sync(state), "endpoint refresh")
             )
         ]
+        if settings.drift_interval_s > 0:
+            tasks.append(
+                asyncio.create_task(
+                    _every(settings.drift_interval_s, lambda: _drift_gauges(state), "drift check")
+                )
+            )
         if spool is not None:
             tasks.append(
                 asyncio.create_task(

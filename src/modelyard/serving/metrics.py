@@ -62,6 +62,18 @@ class ServingMetrics:
             buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512),
             registry=self.registry,
         )
+        self.drift_status = Gauge(
+            "modelyard_drift_status",
+            "Endpoint drift verdict over the drift window: 0 ok, 1 drift, -1 insufficient data.",
+            ["endpoint"],
+            registry=self.registry,
+        )
+        self.drift_score = Gauge(
+            "modelyard_drift_score",
+            "Per-column drift effect size (normalised Wasserstein or Jensen-Shannon).",
+            ["endpoint", "column"],
+            registry=self.registry,
+        )
         self.endpoint_ready = Gauge(
             "modelyard_endpoint_ready",
             "1 when the endpoint's model is loaded and serving.",
