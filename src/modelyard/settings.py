@@ -93,6 +93,11 @@ class Settings(BaseSettings):
         description="limits storage URI; e.g. redis://host:6379 to share across workers.",
     )
     max_json_depth: int = Field(default=32, gt=0)
+    pii_key: str | None = Field(
+        default=None,
+        repr=False,
+        description="Fernet key: PII columns are encrypted in the log (else redacted).",
+    )
 
     @field_validator("home")
     @classmethod

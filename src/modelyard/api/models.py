@@ -8,7 +8,7 @@ from starlette.responses import Response
 
 from modelyard.api.convert import plain
 from modelyard.api.operations import Operation, parse_body
-from modelyard.api.schemas import DeployRequest, PromoteRequest
+from modelyard.api.schemas import DeployRequest, EndpointConfigUpdate, PromoteRequest
 from modelyard.deployments.service import EndpointService
 from modelyard.domain.refs import check_name
 from modelyard.domain.security import Permission
@@ -65,6 +65,17 @@ async def deploy(request: Request) -> Response:
     return ORJSONResponse(plain(endpoint))
 
 
+async def configure(request: Request) -> Response:
+    name = check_name(request.path_params["name"], what="endpoint")
+    body = await parse_body(request, EndpointConfigUpdate)
+    service = EndpointService(request.state.store)
+    updates = body.model_dump(exclude_unset=True)
+    endpoint = await run_in_threadpool(
+        lambda: service.configure(name, updates, actor=request.state.principal.actor)
+    )
+    return ORJSONResponse(plain(endpoint))
+
+
 OPERATIONS = [
     Operation(
         "GET", "/v1/models", list_models, Permission.READ, "List registered models", "models"
@@ -99,5 +110,14 @@ OPERATIONS = [
         "endpoints",
         request_model=DeployRequest,
         idempotent=True,
+    ),
+    Operation(
+        "POST",
+        "/v1/endpoints/{name}/config",
+        configure,
+        Permission.DEPLOY,
+        "Set serving options: pii_columns, batching, cache, thresholds, timeout",
+        "endpoints",
+        request_model=EndpointConfigUpdate,
     ),
 ]

@@ -26,6 +26,17 @@ class DeployRequest(Strict):
     model: str = Field(min_length=1, max_length=200, description="NAME:VERSION to serve.")
 
 
+class EndpointConfigUpdate(Strict):
+    """Fields to change; ``null`` clears an option (back to the server default)."""
+
+    pii_columns: list[str] | None = Field(default=None, max_length=200)
+    batch_max_rows: int | None = Field(default=None, ge=1, le=100_000)
+    batch_max_wait_ms: float | None = Field(default=None, ge=0, le=1000)
+    cache_ttl_s: float | None = Field(default=None, ge=0, le=86_400)
+    low_confidence_threshold: float | None = Field(default=None, ge=0, le=1)
+    timeout_s: float | None = Field(default=None, gt=0, le=600)
+
+
 class KeyCreate(Strict):
     name: str = Field(min_length=1, max_length=128)
     role: Literal["admin", "deployer", "developer", "predictor", "viewer"]

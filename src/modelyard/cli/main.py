@@ -240,6 +240,34 @@ def deploy(
     )
 
 
+@endpoints_app.command("configure")
+def endpoints_configure(
+    name: Annotated[str, typer.Argument(help="Endpoint name.")],
+    pii: Annotated[
+        list[str] | None, typer.Option(help="Input column to redact/encrypt in the log.")
+    ] = None,
+    batch_max_rows: Annotated[int | None, typer.Option(help="Largest adaptive batch.")] = None,
+    batch_max_wait_ms: Annotated[float | None, typer.Option(help="Wait to fill.")] = None,
+    cache_ttl_s: Annotated[float | None, typer.Option(help="Response cache TTL; 0 off.")] = None,
+    low_confidence: Annotated[float | None, typer.Option(help="Flag threshold.")] = None,
+    timeout_s: Annotated[float | None, typer.Option(help="Prediction time budget.")] = None,
+) -> None:
+    """Set serving options of one endpoint; running servers apply them within a second."""
+    updates: dict[str, object] = {
+        "batch_max_rows": batch_max_rows,
+        "batch_max_wait_ms": batch_max_wait_ms,
+        "cache_ttl_s": cache_ttl_s,
+        "low_confidence_threshold": low_confidence,
+        "timeout_s": timeout_s,
+    }
+    updates = {k: v for k, v in updates.items() if v is not None}
+    if pii is not None:
+        updates["pii_columns"] = pii
+    with workspace() as ws:
+        endpoint = ws.endpoints.configure(name, updates, actor=ws.actor)
+    print_json({"endpoint": endpoint.name, "revision": endpoint.revision, **endpoint.config})
+
+
 @endpoints_app.command("list")
 def endpoints_list(as_json: JsonFlag = False) -> None:
     """List endpoints and the versions they serve."""

@@ -74,7 +74,8 @@ def _report(endpoint: str, window: str, output: Path) -> None:
         ship_pending(ws.store, ws.settings.resolved_spool_dir)
         service = DriftService(ws.store, ws.registry)
         version, report, frame = service.endpoint_drift(endpoint, parse_window(window))
-        reference = service.reference_frame(version)
+        pii = tuple(ws.endpoints.get(endpoint).config.get("pii_columns", ()))
+        reference = service.reference_frame(version, pii)
     page = render_drift_report(
         report.to_dict(),
         reference,

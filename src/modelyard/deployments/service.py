@@ -6,6 +6,7 @@ from typing import Any
 
 import pandas as pd
 
+from modelyard.domain.endpoint_config import merged, parse_endpoint_config
 from modelyard.domain.entities import Endpoint, ModelVersion
 from modelyard.domain.refs import check_name, parse_model_ref
 from modelyard.errors import ModelLoadError, ModelyardError
@@ -48,6 +49,18 @@ class EndpointService:
             row = ModelRepository(session).resolve(parse_model_ref(version.ref))
             return EndpointRepository(session).point(endpoint, row, actor=actor)
 
+    def configure(self, name: str, updates: dict[str, Any], *, actor: str = "local") -> Endpoint:
+        """Change serving options of an endpoint (validated against its model's inputs)."""
+        check_name(name, what="endpoint")
+        current = self.get(name)
+        version = self.registry.get(f"{current.model}:{current.version}")
+        config = merged(current.config, updates)
+        parsed = parse_endpoint_config(config, [c["name"] for c in version.signature["inputs"]])
+        with self.store.session() as session:
+            return EndpointRepository(session).configure(
+                name, parsed.model_dump(exclude_defaults=True, mode="json"), actor=actor
+            )
+
     def get(self, name: str) -> Endpoint:
         with self.store.session() as session:
             return EndpointRepository(session).get(name)
@@ -62,6 +75,25 @@ class EndpointService:
         return describe_endpoint(endpoint, version)
 
 
+_PLACEHOLDER = {
+    "integer": 0,
+    "float": 0.0,
+    "string": "example",
+    "boolean": False,
+    "datetime": "2000-01-01T00:00:00",
+}
+
+
+def _masked_example(version: ModelVersion, endpoint: Endpoint) -> dict[str, Any]:
+    """The example row with PII columns replaced by neutral placeholders."""
+    example = dict(version.example or {})
+    types = {c["name"]: c["type"] for c in version.signature["inputs"]}
+    for column in endpoint.config.get("pii_columns", []):
+        if column in example:
+            example[column] = _PLACEHOLDER.get(types.get(column, "string"), "example")
+    return example
+
+
 def describe_endpoint(endpoint: Endpoint, version: ModelVersion) -> dict[str, Any]:
     """The public description of an endpoint (shared by the CLI and the server)."""
     return {
@@ -70,5 +102,6 @@ def describe_endpoint(endpoint: Endpoint, version: ModelVersion) -> dict[str, An
         "revision": endpoint.revision,
         "updated_at": endpoint.updated_at.isoformat(),
         "signature": version.signature,
-        "example": {"inputs": [version.example]} if version.example else None,
+        "example": {"inputs": [_masked_example(version, endpoint)]} if version.example else None,
+        "config": endpoint.config,
     }

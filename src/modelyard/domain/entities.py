@@ -92,3 +92,4 @@ class Endpoint:
     version: int
     revision: int
     updated_at: datetime
+    config: dict[str, Any] = field(default_factory=dict)

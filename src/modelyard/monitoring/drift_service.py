@@ -112,19 +112,23 @@ class DriftService:
         self.registry = registry or RegistryService(store)
         self._references: OrderedDict[str, tuple[DriftReference, dict[str, float]]] = OrderedDict()
 
-    def reference(self, version: ModelVersion) -> tuple[DriftReference, dict[str, float]]:
+    def reference(
+        self, version: ModelVersion, exclude: tuple[str, ...] = ()
+    ) -> tuple[DriftReference, dict[str, float]]:
         """The version's drift reference and how much each input moves its predictions."""
-        reference, importance, _ = self._build(version)
+        reference, importance, _ = self._build(version, exclude)
         return reference, importance
 
-    def reference_frame(self, version: ModelVersion) -> pd.DataFrame:
+    def reference_frame(self, version: ModelVersion, exclude: tuple[str, ...] = ()) -> pd.DataFrame:
         """The typed reference sample (inputs plus predictions) behind the reference."""
-        return self._build(version)[2]
+        return self._build(version, exclude)[2]
 
     def _build(
-        self, version: ModelVersion
+        self, version: ModelVersion, exclude: tuple[str, ...] = ()
     ) -> tuple[DriftReference, dict[str, float], pd.DataFrame]:
-        cached = self._references.get(version.ref)
+        """Reference sample, its profile and sensitivities; ``exclude`` drops PII columns."""
+        cache_key = f"{version.ref}|{','.join(sorted(exclude))}"
+        cached = self._references.get(cache_key)
         if cached is not None:
             return cached
         if version.dataset is None or version.dataset_version is None:
@@ -144,11 +148,11 @@ class DriftService:
         _, model = self.registry.load(version, prefer_compiled=True)
         importance = prediction_sensitivity(model, sample.head(2000))
         sample[PREDICTION] = model.predict(sample).predictions
-        typed = _typed(sample, version)
-        reference = DriftReference.from_frame(
-            typed, categorical=_categorical(version), prediction=PREDICTION
-        )
-        self._references[version.ref] = (reference, importance, typed)
+        typed = _typed(sample, version).drop(columns=list(exclude))
+        importance = {k: v for k, v in importance.items() if k not in exclude}
+        categorical = [c for c in _categorical(version) if c not in exclude]
+        reference = DriftReference.from_frame(typed, categorical=categorical, prediction=PREDICTION)
+        self._references[cache_key] = (reference, importance, typed)
         while len(self._references) > 16:
             self._references.popitem(last=False)
         return reference, importance, typed
@@ -168,8 +172,9 @@ class DriftService:
                 for r in PredictionRepository(session).window(endpoint, since)
                 if r.version == version.version and r.model == version.model
             ]
-        frame = window_frame(records, version)
-        reference, importance = self.reference(version)
+        exclude = tuple(current.config.get("pii_columns", ()))
+        frame = window_frame(records, version).drop(columns=list(exclude))
+        reference, importance = self.reference(version, exclude)
         report = detect_drift(reference, frame, importance=importance, config=config)
         return version, report, frame
 

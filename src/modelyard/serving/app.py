@@ -31,6 +31,7 @@ from modelyard.monitoring.shipper import ship_pending
 from modelyard.monitoring.spool import Spool
 from modelyard.registry.service import RegistryService
 from modelyard.security.keys import KeyService
+from modelyard.security.pii import PiiProtector
 from modelyard.serving import dataplane, interop
 from modelyard.serving.cache import ResponseCache
 from modelyard.serving.guard import AuthTable, RateLimits
@@ -54,7 +55,8 @@ class State(TypedDict):
     rate_limits: RateLimits
     metrics: ServingMetrics
     spool: Spool | None
-    cache: ResponseCache | None
+    cache: ResponseCache
+    pii: PiiProtector
     drift: DriftService
     flush_spool: Callable[[], None] | None
     lifecycle: dict[str, bool]
@@ -138,11 +140,10 @@ def create_app(
                 batch_max_rows=settings.batch_max_rows,
                 batch_max_wait_ms=settings.batch_max_wait_ms,
             ),
-            "cache": (
-                ResponseCache(max_entries=settings.cache_max_entries, ttl_s=settings.cache_ttl_s)
-                if settings.cache_ttl_s > 0
-                else None
+            "cache": ResponseCache(
+                max_entries=settings.cache_max_entries, ttl_s=settings.cache_ttl_s
             ),
+            "pii": PiiProtector(settings.pii_key),
             "endpoints": EndpointService(active, registry),
             "keys": keys,
             "auth": AuthTable(),

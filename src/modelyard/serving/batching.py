@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -30,6 +31,7 @@ class Batcher:
     model: LoadedModel
     max_rows: int = 64
     max_wait_ms: float = 0.0
+    on_batch: Callable[[int], None] | None = None
     _queue: deque[_Pending] = field(default_factory=deque)
     _running: bool = False
     batches: int = 0
@@ -70,8 +72,11 @@ class Batcher:
         live = [p for p in batch if not p.future.done()]  # timed-out callers are gone
         if not live:
             return
+        rows = sum(len(p.frame) for p in live)
         self.batches += 1
-        self.batched_rows += sum(len(p.frame) for p in live)
+        self.batched_rows += rows
+        if self.on_batch is not None:
+            self.on_batch(rows)
         if len(live) == 1:
             await self._one(live[0])
             return

@@ -34,8 +34,8 @@ class ResponseCache:
         self._items.move_to_end(key)
         return value
 
-    def put(self, key: str, value: Any) -> None:
-        self._items[key] = (time.monotonic() + self.ttl_s, value)
+    def put(self, key: str, value: Any, ttl_s: float | None = None) -> None:
+        self._items[key] = (time.monotonic() + (self.ttl_s if ttl_s is None else ttl_s), value)
         self._items.move_to_end(key)
         while len(self._items) > self.max_entries:
             self._items.popitem(last=False)

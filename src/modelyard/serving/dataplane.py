@@ -106,7 +106,9 @@ async def serve_prediction(
         subject = subject_of(request)
         body = await read_body(request, settings.max_body_bytes)
         payload = decode_json(body, settings.max_json_depth)
-        cache: ResponseCache | None = request.state.cache
+        ttl = served.config.cache_ttl_s
+        ttl = settings.cache_ttl_s if ttl is None else ttl
+        cache: ResponseCache | None = request.state.cache if ttl > 0 else None
         key = cache_key(kind, name, served.version.version, payload) if cache else None
         hit = cache.get(key) if cache is not None and key is not None else None
         if hit is not None:
@@ -117,19 +119,21 @@ async def serve_prediction(
             frame, records = parse(payload, served, settings)
             compute_started = time.perf_counter()
             result = await asyncio.wait_for(
-                served.batcher.predict(frame), timeout=settings.predict_timeout_s
+                served.batcher.predict(frame),
+                timeout=served.config.timeout_s or settings.predict_timeout_s,
             )
             compute_ms = (time.perf_counter() - compute_started) * 1000
             if cache is not None and key is not None:
                 m.cache.labels(name, "miss").inc()
-                cache.put(key, (frame, records, result))
+                cache.put(key, (frame, records, result), ttl)
     except TimeoutError:
         m.requests.labels(name, version, "504").inc()
         m.errors.labels(name, version, "timeout").inc()
         return error_response(
             504,
             "timeout",
-            f"the model did not answer within {settings.predict_timeout_s:g}s",
+            "the model did not answer within "
+            f"{served.config.timeout_s or settings.predict_timeout_s:g}s",
             request_id,
             headers=headers,
         )
@@ -159,6 +163,8 @@ async def serve_prediction(
     if spool is not None:
         if records is None:
             records = frame_records(frame)
+        if served.config.pii_columns:
+            records = request.state.pii.protect(records, served.config.pii_columns)
         try:
             spool.append(
                 {
@@ -219,7 +225,8 @@ def _native_encode(
     }
     if result.probabilities is not None:
         content["probabilities"] = result.probabilities
-        threshold = settings.low_confidence_threshold
+        threshold = served.config.low_confidence_threshold
+        threshold = settings.low_confidence_threshold if threshold is None else threshold
         content["low_confidence"] = [max(p.values()) < threshold for p in result.probabilities]
     return content
 

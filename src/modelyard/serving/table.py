@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from modelyard.deployments.service import describe_endpoint, warm
+from modelyard.domain.endpoint_config import EndpointConfig, parse_endpoint_config
 from modelyard.domain.entities import Endpoint, ModelVersion
 from modelyard.domain.signature import Signature
 from modelyard.errors import ModelyardError
@@ -31,6 +32,7 @@ class ServedModel:
     signature: Signature
     description: dict[str, Any]
     batcher: Batcher
+    config: EndpointConfig
 
     @property
     def version_label(self) -> str:
@@ -91,6 +93,7 @@ class EndpointTable:
                 f" (still serving version {kept.version.version})" if kept else "",
             )
             return
+        config = parse_endpoint_config(endpoint.config)
         self.served[endpoint.name] = ServedModel(
             endpoint=endpoint.name,
             revision=endpoint.revision,
@@ -98,8 +101,16 @@ class EndpointTable:
             model=loaded,
             signature=loaded.signature,
             description={**describe_endpoint(endpoint, version), "runtime": loaded.flavor},
+            config=config,
             batcher=Batcher(
-                loaded, max_rows=self.batch_max_rows, max_wait_ms=self.batch_max_wait_ms
+                loaded,
+                max_rows=config.batch_max_rows or self.batch_max_rows,
+                max_wait_ms=(
+                    config.batch_max_wait_ms
+                    if config.batch_max_wait_ms is not None
+                    else self.batch_max_wait_ms
+                ),
+                on_batch=self.metrics.batch_rows.labels(endpoint.name).observe,
             ),
         )
         self.errors.pop(endpoint.name, None)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -18,6 +20,7 @@ def to_entity(row: EndpointRow) -> Endpoint:
         version=row.model_version.version,
         revision=row.revision,
         updated_at=row.updated_at,
+        config=dict(row.config or {}),
     )
 
 
@@ -37,6 +40,25 @@ class EndpointRepository:
     def list(self) -> list[Endpoint]:
         rows = self.session.scalars(select(EndpointRow).order_by(EndpointRow.name)).all()
         return [to_entity(r) for r in rows]
+
+    def configure(self, name: str, config: dict[str, Any], *, actor: str) -> Endpoint:
+        """Replace the endpoint's options; running servers apply them on refresh."""
+        row = self.row(name)
+        if row is None:
+            raise NotFoundError(f"endpoint {name!r} not found")
+        before = dict(row.config or {})
+        row.config = config
+        row.revision = row.revision + 1
+        row.updated_at = utcnow()
+        self.session.flush()
+        AuditRepository(self.session).append(
+            actor=actor,
+            action="endpoint.configure",
+            target=f"endpoint:{name}",
+            before=before,
+            after=config,
+        )
+        return to_entity(row)
 
     def point(self, name: str, version: ModelVersionRow, *, actor: str) -> Endpoint:
         """Create the endpoint or move it to ``version``, recording the change."""
