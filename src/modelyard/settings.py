@@ -93,6 +93,14 @@ class Settings(BaseSettings):
         description="limits storage URI; e.g. redis://host:6379 to share across workers.",
     )
     max_json_depth: int = Field(default=32, gt=0)
+    outbound_allowlist: list[str] = Field(
+        default_factory=list,
+        description="Hosts/CIDRs webhooks may reach even if private (e.g. 10.0.0.0/8).",
+    )
+    outbound_allow_private: bool = Field(
+        default=False, description="Allow private destinations for webhooks (not metadata)."
+    )
+    webhook_interval_s: float = Field(default=1.0, gt=0, description="Outbox poll interval.")
     pii_key: str | None = Field(
         default=None,
         repr=False,

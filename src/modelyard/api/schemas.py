@@ -37,6 +37,13 @@ class EndpointConfigUpdate(Strict):
     timeout_s: float | None = Field(default=None, gt=0, le=600)
 
 
+class WebhookCreate(Strict):
+    name: str = Field(min_length=1, max_length=128)
+    url: str = Field(min_length=1, max_length=2048)
+    event_types: list[str] = Field(min_length=1, max_length=20)
+    secret: str | None = Field(default=None, description="whsec_… (generated if omitted)")
+
+
 class KeyCreate(Strict):
     name: str = Field(min_length=1, max_length=128)
     role: Literal["admin", "deployer", "developer", "predictor", "viewer"]

@@ -20,6 +20,7 @@ from modelyard.api import admin as admin_api
 from modelyard.api import datasets as datasets_api
 from modelyard.api import models as models_api
 from modelyard.api import monitoring as monitoring_api
+from modelyard.api import webhooks as webhooks_api
 from modelyard.api.openapi import build_openapi
 from modelyard.api.operations import Operation
 from modelyard.api.schemas import PredictRequest
@@ -29,8 +30,10 @@ from modelyard.errors import ModelyardError
 from modelyard.monitoring.drift_service import DriftService
 from modelyard.monitoring.shipper import ship_pending
 from modelyard.monitoring.spool import Spool
+from modelyard.monitoring.webhooks import WebhookService
 from modelyard.registry.service import RegistryService
 from modelyard.security.keys import KeyService
+from modelyard.security.outbound import OutboundPolicy
 from modelyard.security.pii import PiiProtector
 from modelyard.serving import dataplane, interop
 from modelyard.serving.cache import ResponseCache
@@ -58,6 +61,7 @@ class State(TypedDict):
     cache: ResponseCache
     pii: PiiProtector
     drift: DriftService
+    outbound_policy: OutboundPolicy
     flush_spool: Callable[[], None] | None
     lifecycle: dict[str, bool]
 
@@ -125,6 +129,12 @@ def create_app(
         if settings.auth_enabled:
             await asyncio.to_thread(keys.ensure_admin_credentials, settings)
 
+        outbound = OutboundPolicy(
+            allow_private=settings.outbound_allow_private,
+            allowlist=tuple(settings.outbound_allowlist),
+        )
+        webhooks = WebhookService(active, outbound)
+
         def flush() -> None:
             if spool is not None:
                 spool.seal()
@@ -151,6 +161,7 @@ def create_app(
             "metrics": metrics,
             "spool": spool,
             "drift": DriftService(active, registry),
+            "outbound_policy": outbound,
             "flush_spool": flush if spool is not None else None,
             "lifecycle": {"draining": False},
         }
@@ -160,6 +171,11 @@ def create_app(
                 _every(settings.refresh_interval_s, lambda: _sync(state), "endpoint refresh")
             )
         ]
+        tasks.append(
+            asyncio.create_task(
+                _every(settings.webhook_interval_s, webhooks.deliver_due, "webhook delivery")
+            )
+        )
         if settings.drift_interval_s > 0:
             tasks.append(
                 asyncio.create_task(
@@ -308,6 +324,7 @@ def _operations(settings: Settings) -> list[Operation]:
         *datasets_api.OPERATIONS,
         *models_api.OPERATIONS,
         *monitoring_api.OPERATIONS,
+        *webhooks_api.OPERATIONS,
         *admin_api.OPERATIONS,
     ]
 
