@@ -5,7 +5,8 @@ The hierarchy (edges map classes to HTTP status codes and CLI exit codes)::
     ModelyardError
     ├── NotFoundError            a named thing does not exist            (404, exit 4)
     ├── InvalidInputError        input rejected; carries the field name  (400/422, exit 2)
-    │   └── SignatureError       a frame does not match a model signature
+    │   ├── SignatureError       a frame does not match a model signature
+    │   └── PayloadTooLargeError a body over its size limit             (413)
     ├── ConflictError            the change clashes with current state   (409, exit 5)
     ├── IntegrityError           stored bytes fail verification          (500, exit 6)
     ├── ModelLoadError           a model version cannot be loaded        (503, exit 6)
@@ -48,6 +49,12 @@ class SignatureError(InvalidInputError):
     """A frame or record set does not match a model's input signature."""
 
     code = "signature_mismatch"
+
+
+class PayloadTooLargeError(InvalidInputError):
+    """A request body or upload exceeds its size limit."""
+
+    code = "body_too_large"
 
 
 class ConflictError(ModelyardError):

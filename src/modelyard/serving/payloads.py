@@ -7,11 +7,10 @@ from typing import Any
 import orjson
 from starlette.requests import Request
 
-from modelyard.errors import InvalidInputError
+from modelyard.errors import InvalidInputError, PayloadTooLargeError
 
 
-class BodyTooLarge(InvalidInputError):
-    code = "body_too_large"
+BodyTooLarge = PayloadTooLargeError
 
 
 async def read_body(request: Request, limit: int) -> bytes:

@@ -35,6 +35,7 @@ def error_response(
 
 STATUS_BY_ERROR: list[tuple[type[errors.ModelyardError], int]] = [
     (errors.NotFoundError, 404),
+    (errors.PayloadTooLargeError, 413),
     (errors.SignatureError, 422),
     (errors.InvalidInputError, 422),
     (errors.ConflictError, 409),
