@@ -9,7 +9,6 @@ from starlette.requests import Request
 
 from modelyard.errors import InvalidInputError, PayloadTooLargeError
 
-
 BodyTooLarge = PayloadTooLargeError
 
 
