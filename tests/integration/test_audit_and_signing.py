@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import sqlalchemy as sa
 
@@ -99,3 +101,22 @@ def test_key_lifecycle_and_errors(store: Store) -> None:
         with pytest.raises(InvalidInputError):
             keys.create(**kwargs)  # type: ignore[arg-type]
     assert len(keys.list()) == 1
+
+
+def test_secret_rotation_resigns_every_version(store: Store, tmp_path: Path) -> None:
+    from modelyard.security.rotation import rotate_secret
+    from modelyard.settings import Settings
+
+    registry = RegistryService(store)
+    model, _, signature = fitted_logreg()
+    registry.register(model, "m", signature=signature)
+    settings = Settings(home=tmp_path / "rot")
+    settings.home.mkdir()
+    old = store.secret
+    new_secret, count = rotate_secret(store, settings, actor="admin")
+    assert count == 1 and store.secret == new_secret.encode() != old
+    assert settings.secret_path.read_bytes() == new_secret.encode()
+    registry.load("m:1")  # verifies under the new secret
+    stale = Store(store.engine, store.artifacts, old)
+    with pytest.raises(ModelLoadError, match="invalid artifact signature"):
+        RegistryService(stale).load("m:1")

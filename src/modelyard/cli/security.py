@@ -10,6 +10,7 @@ from rich.table import Table
 from modelyard.cli.context import console, err_console, print_json, workspace
 from modelyard.domain.audit import verify_chain
 from modelyard.security.keys import KeyService
+from modelyard.security.rotation import rotate_secret
 from modelyard.store.repositories.audit import AuditRepository
 
 keys_app = typer.Typer(help="API keys (stored hashed; shown once).", no_args_is_help=True)
@@ -73,6 +74,24 @@ def keys_revoke(
     with workspace() as ws:
         info = KeyService(ws.store).revoke(prefix, actor=ws.actor)
     console.print(f"revoked key [bold]{info.prefix}[/] ({info.name})")
+
+
+@keys_app.command("rotate-secret")
+def rotate(
+    yes: Annotated[bool, typer.Option("--yes", help="Do it without asking.")] = False,
+) -> None:
+    """Re-sign every model artifact under a new server secret."""
+    if not yes:
+        typer.confirm("Re-sign every model version with a new server secret?", abort=True)
+    with workspace() as ws:
+        new_secret, count = rotate_secret(ws.store, ws.settings, actor=ws.actor)
+        env_managed = bool(ws.settings.secret_key)
+    console.print(f"re-signed {count} model versions")
+    if env_managed:
+        console.print("set MODELYARD_SECRET_KEY to this value on every replica, then restart:")
+        typer.echo(new_secret)
+    else:
+        console.print(f"new secret written to {ws.settings.secret_path}; restart servers")
 
 
 @audit_app.command("verify")
