@@ -11,10 +11,10 @@ from modelyard.api.operations import Operation, parse_body
 from modelyard.api.schemas import DeployRequest, EndpointConfigUpdate, PromoteRequest
 from modelyard.deployments.service import EndpointService
 from modelyard.domain.refs import check_name
-from modelyard.domain.security import Permission
+from modelyard.domain.security import Permission, Role
 from modelyard.errors import InvalidInputError
 from modelyard.registry.service import RegistryService
-from modelyard.serving.responses import ORJSONResponse
+from modelyard.serving.responses import ORJSONResponse, error_response
 
 
 def _version_number(request: Request) -> int:
@@ -46,10 +46,23 @@ async def promote(request: Request) -> Response:
     name = check_name(request.path_params["name"], what="model")
     ref = f"{name}:{_version_number(request)}"
     body = await parse_body(request, PromoteRequest)
+    principal = request.state.principal
+    if body.override_reason is not None and principal.role is not Role.ADMIN:
+        return error_response(
+            403,
+            "forbidden",
+            "only an admin can override failed gates",
+            request.state.request_id,
+            field="override_reason",
+        )
     registry = RegistryService(request.state.store)
     version = await run_in_threadpool(
         lambda: registry.promote(
-            ref, body.stage, reason=body.reason, actor=request.state.principal.actor
+            ref,
+            body.stage,
+            reason=body.reason,
+            actor=principal.actor,
+            override_reason=body.override_reason,
         )
     )
     return ORJSONResponse(plain(version))

@@ -20,6 +20,9 @@ class DatasetUpload(Strict):
 class PromoteRequest(Strict):
     stage: Literal["candidate", "staging", "production", "archived"]
     reason: str = Field(default="", max_length=2000)
+    override_reason: str | None = Field(
+        default=None, max_length=2000, description="Admin only: promote despite failed gates."
+    )
 
 
 class DeployRequest(Strict):

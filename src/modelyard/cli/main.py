@@ -14,6 +14,7 @@ from modelyard.cli.context import console, load_settings, print_json, reported, 
 from modelyard.cli.monitoring import monitor, privacy_app
 from modelyard.cli.quickstart import quickstart
 from modelyard.cli.security import audit_app, keys_app
+from modelyard.cli.training import datasets_check, init, models_card, runs_app, train
 from modelyard.domain.entities import ModelVersion
 from modelyard.store.db import create_db_engine
 from modelyard.store.migrate import upgrade
@@ -36,6 +37,11 @@ app.command()(monitor)
 app.add_typer(privacy_app, name="privacy")
 app.add_typer(audit_app, name="audit")
 app.command()(quickstart)
+app.command()(init)
+app.command()(train)
+app.add_typer(runs_app, name="runs")
+models_app.command("card")(models_card)
+datasets_app.command("check")(datasets_check)
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 
@@ -115,29 +121,6 @@ def datasets_show(
     print_json(dv.__dict__) if as_json else console.print(dv)
 
 
-@app.command()
-def train(
-    dataset: Annotated[str, typer.Option(help="Dataset name (latest version is used).")],
-    target: Annotated[str, typer.Option(help="Target column.")],
-    model: Annotated[
-        str, typer.Option(help="logistic_regression | random_forest | lightgbm")
-    ] = "logistic_regression",
-    name: Annotated[str | None, typer.Option(help="Model name (default: dataset name).")] = None,
-    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
-    as_json: JsonFlag = False,
-) -> None:
-    """Train a model on a dataset, record the run and register a new version."""
-    with workspace() as ws:
-        with console.status(f"training {model} on {dataset}…"):
-            run, version = ws.train(dataset, target, model, name, seed)
-    if as_json:
-        print_json({"run": run.__dict__, "model": _version_dict(version)})
-        return
-    console.print(f"run [bold]{run.id}[/] finished in {run.duration_s:.2f}s")
-    _print_metrics(version.metrics)
-    console.print(f"registered [bold green]{version.ref}[/] (stage {version.stage})")
-
-
 @models_app.command("list")
 def models_list(as_json: JsonFlag = False) -> None:
     """List registered models."""
@@ -193,10 +176,15 @@ def models_promote(
     ref: Annotated[str, typer.Argument(help="NAME:VERSION")],
     to: Annotated[str, typer.Option("--to", help="candidate | staging | production | archived")],
     reason: Annotated[str, typer.Option(help="Why (recorded in the history).")] = "",
+    override_reason: Annotated[
+        str | None, typer.Option(help="Admin override for a version that failed its gates.")
+    ] = None,
 ) -> None:
     """Move a model version to a stage (production archives the previous one)."""
     with workspace() as ws:
-        version = ws.promote(ref, to, reason)
+        version = ws.registry.promote(
+            ref, to, reason=reason, override_reason=override_reason, actor=ws.actor
+        )
     console.print(f"[bold]{version.ref}[/] is now in stage [bold green]{version.stage}[/]")
 
 

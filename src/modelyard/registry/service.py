@@ -6,17 +6,18 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError as DBIntegrityError
+from sqlalchemy.orm import Session
 
 from modelyard.domain.entities import ModelVersion
 from modelyard.domain.refs import ModelRef, check_name, parse_model_ref
 from modelyard.domain.signature import Signature
 from modelyard.domain.stages import Stage, check_transition, parse_stage
-from modelyard.errors import ModelLoadError, ModelyardError
+from modelyard.errors import ConflictError, InvalidInputError, ModelLoadError, ModelyardError
 from modelyard.registry.bundles import materialize_bundle, save_bundle, temporary_dir
 from modelyard.runtime.base import LoadedModel
 from modelyard.runtime.flavors import detect_flavor, get_flavor
 from modelyard.security.signing import sign_artifact, verify_artifact
-from modelyard.store.orm import ModelVersionRow, RegisteredModelRow
+from modelyard.store.orm import ModelVersionRow, RegisteredModelRow, RunRow
 from modelyard.store.repositories.audit import AuditRepository
 from modelyard.store.repositories.datasets import DatasetRepository
 from modelyard.store.repositories.models import ModelRepository, to_entity
@@ -129,14 +130,36 @@ class RegistryService:
         with self.store.session() as session:
             return ModelRepository(session).versions(name)
 
-    def promote(self, ref: str, to: str, *, actor: str = "local", reason: str = "") -> ModelVersion:
-        """Move a version to a stage; promoting to production archives the previous one."""
+    def promote(
+        self,
+        ref: str,
+        to: str,
+        *,
+        actor: str = "local",
+        reason: str = "",
+        override_reason: str | None = None,
+    ) -> ModelVersion:
+        """Move a version to a stage; promoting to production archives the previous one.
+
+        A version whose run failed its gates reaches production only with an
+        ``override_reason`` (callers must make sure only admins can give one).
+        """
         parsed = parse_model_ref(ref, default=None)
         target = parse_stage(to)
+        if override_reason is not None and not override_reason.strip():
+            raise InvalidInputError("an override needs a reason", field="override_reason")
         with self.store.session() as session:
             repo = ModelRepository(session)
             row = repo.resolve(parsed)
             check_transition(Stage(row.stage), target)
+            failed = _failed_gates(session, row.run_id)
+            if target is Stage.PRODUCTION and failed and override_reason is None:
+                raise ConflictError(
+                    f"{row.model.name}:{row.version} failed its gates ({'; '.join(failed)}); "
+                    "only an admin can promote it to production, with --override-reason"
+                )
+            if target is Stage.PRODUCTION and failed:
+                reason = f"{reason} [gates overridden: {override_reason}]".strip()
             if target is Stage.PRODUCTION:
                 model: RegisteredModelRow = row.model
                 for other in repo.in_stage(model, Stage.PRODUCTION):
@@ -154,7 +177,12 @@ class RegistryService:
                 action="model.promote",
                 target=f"model:{row.model.name}:{row.version}",
                 before={"stage": before},
-                after={"stage": target.value, "reason": reason},
+                after={
+                    "stage": target.value,
+                    "reason": reason,
+                    "failed_gates": failed,
+                    "override_reason": override_reason if failed else None,
+                },
             )
             session.refresh(row)
             return to_entity(row)
@@ -195,3 +223,17 @@ class RegistryService:
                 return impl.load(Path(tmp), signature, trusted=trusted)
         except ModelyardError as exc:
             raise ModelLoadError(f"model {label} cannot be loaded: {exc.message}") from exc
+
+
+def _failed_gates(session: Session, run_id: str | None) -> list[str]:
+    """Expressions of the gates the version's run failed (empty: passed or no gates)."""
+    if run_id is None:
+        return []
+    run = session.get(RunRow, run_id)
+    if run is None or run.params.get("gates_passed", True):
+        return []
+    return [
+        str(g.get("expression"))
+        for g in run.params.get("gate_results", [])
+        if isinstance(g, dict) and not g.get("passed", False)
+    ]

@@ -35,6 +35,10 @@ SAFE_TYPES: frozenset[str] = frozenset(
     {
         "numpy.dtype",
         "sklearn.tree._tree.Tree",
+        # Calibrated classifiers (CalibratedClassifierCV around FrozenEstimator).
+        "sklearn.calibration._CalibratedClassifier",
+        "sklearn.calibration._SigmoidCalibration",
+        "sklearn.frozen._frozen.FrozenEstimator",
         "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
     }
 )

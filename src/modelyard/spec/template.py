@@ -12,7 +12,7 @@ QUICKSTART_TEMPLATE = """\
 task: binary_classification
 
 data:
-  dataset: quickstart      # a registered dataset (modelyard data add ...)
+  dataset: quickstart      # a registered dataset (modelyard datasets add FILE --name quickstart)
   # version: 1             # pin a dataset version; omit for the latest
   target: target           # the label column
 

@@ -1,0 +1,191 @@
+"""Spec-driven training: modelyard.yaml → run (recorded, reproducible) → gated version."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import json
+import platform
+import uuid
+from pathlib import Path
+from typing import Any
+
+from modelyard.data.datasets import DatasetService
+from modelyard.domain.entities import ModelVersion, Run
+from modelyard.domain.refs import check_name
+from modelyard.domain.signature import example_row, infer_signature
+from modelyard.errors import InvalidInputError, NotFoundError
+from modelyard.registry.service import RegistryService
+from modelyard.spec import ProjectSpec, load_spec, loads_spec, spec_hash
+from modelyard.store.orm import RunRow
+from modelyard.store.repositories.datasets import DatasetRepository
+from modelyard.store.repositories.runs import RunRepository
+from modelyard.store.store import Store
+from modelyard.training.pipeline import run_spec
+from modelyard.training.provenance import code_version
+from modelyard.training.reproduce import compare_metrics
+
+PACKAGES = ("modelyard", "scikit-learn", "numpy", "pandas", "scipy", "lightgbm", "xgboost")
+
+
+def package_versions() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for name in PACKAGES:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+def flat_metrics(result: dict[str, Any]) -> dict[str, float]:
+    """Holdout point estimates as ``{metric: value}`` (CIs live in the stored report)."""
+    out: dict[str, float] = {}
+    for name, estimate in result["metrics"].items():
+        value = estimate.get("value") if isinstance(estimate, dict) else estimate
+        if isinstance(value, int | float):
+            out[name] = float(value)
+    return out
+
+
+class SpecTrainingService:
+    def __init__(self, store: Store, registry: RegistryService | None = None) -> None:
+        self.store = store
+        self.registry = registry or RegistryService(store)
+        self.datasets = DatasetService(store)
+
+    def train(
+        self, spec_path: Path, *, name: str | None = None, actor: str = "local"
+    ) -> tuple[Run, ModelVersion, dict[str, Any]]:
+        """Run the spec, record the run and its report, register the chosen model."""
+        spec_text = Path(spec_path).read_text(encoding="utf-8")
+        spec = load_spec(spec_path)
+        return self._train(spec, spec_text, name=name, actor=actor)
+
+    def _train(
+        self, spec: ProjectSpec, spec_text: str, *, name: str | None, actor: str
+    ) -> tuple[Run, ModelVersion, dict[str, Any]]:
+        model_name = check_name(name or spec.data.dataset, what="model")
+        dv, frame = self.datasets.load_frame(spec.data.dataset, spec.data.version)
+        result = run_spec(spec, frame, production=self._production_gate_metrics(model_name))
+        report = result.to_dict()
+        report["dataset"] = {
+            "name": dv.dataset,
+            "version": dv.version,
+            "digest": dv.digest,
+            "rows": dv.row_count,
+        }
+        report_digest = self.store.artifacts.put_bytes(
+            json.dumps(report, sort_keys=True, default=str).encode()
+        )
+        spec_digest = self.store.artifacts.put_bytes(spec_text.encode())
+        run_id = uuid.uuid4().hex
+        version_of_code = code_version()
+        holdout_ids = json.dumps(sorted(map(str, result.holdout_ids))).encode()
+        params: dict[str, Any] = {
+            "spec_hash": spec_hash(spec),
+            "spec_digest": spec_digest,
+            "report_digest": report_digest,
+            "candidate": result.best_candidate,
+            "seeds": result.seeds,
+            "packages": package_versions(),
+            "gates_passed": result.gates_passed,
+            "gate_results": result.gate_results,
+            "holdout_ids_sha256": hashlib.sha256(holdout_ids).hexdigest(),
+            "holdout_excluded": result.holdout_excluded,
+            "durations": result.durations,
+            **{f"model.{k}": v for k, v in report["params"].items() if _scalar(v)},
+        }
+        metrics = flat_metrics(report)
+        with self.store.session() as session:
+            dv_row = DatasetRepository(session).version_row(dv.dataset, dv.version)
+            RunRepository(session).add(
+                RunRow(
+                    id=run_id,
+                    kind=f"spec:{result.best_candidate}",
+                    status="finished",
+                    seed=result.best_seed,
+                    params=params,
+                    metrics=metrics,
+                    code_version=version_of_code,
+                    dataset_version_id=dv_row.id,
+                    duration_s=float(result.durations.get("total_s", 0.0) or 0.0),
+                )
+            )
+        signature = infer_signature(
+            result.train_features,
+            result.train_target,
+            kind="regression" if result.task == "regression" else "classification",
+        )
+        version = self.registry.register(
+            result.model,
+            model_name,
+            signature=signature,
+            flavor=result.flavor,
+            metrics=metrics,
+            run_id=run_id,
+            dataset=(dv.dataset, dv.version),
+            code_version=version_of_code,
+            example=example_row(signature, result.train_features),
+            actor=actor,
+        )
+        with self.store.session() as session:
+            run = RunRepository(session).get(run_id)
+        return run, version, report
+
+    def _production_gate_metrics(self, model_name: str) -> dict[str, Any] | None:
+        try:
+            production = self.registry.get(f"{model_name}:production")
+        except NotFoundError:
+            return None
+        report = self.report_for_version(production)
+        return report.get("gate_metrics") if report else None
+
+    def report(self, run_id: str) -> dict[str, Any]:
+        with self.store.session() as session:
+            run = RunRepository(session).get(run_id)
+        digest = run.params.get("report_digest")
+        if not digest:
+            raise InvalidInputError(
+                f"run {run_id} has no evaluation report (it was not trained from a spec)",
+                field="run",
+            )
+        data: dict[str, Any] = json.loads(self.store.artifacts.get_bytes(str(digest)))
+        return data
+
+    def report_for_version(self, version: ModelVersion) -> dict[str, Any] | None:
+        if version.run_id is None:
+            return None
+        try:
+            return self.report(version.run_id)
+        except InvalidInputError:
+            return None
+
+    def reproduce(self, run_id: str, *, tolerance: float = 1e-6) -> dict[str, Any]:
+        """Re-run a run's exact spec on its dataset version; compare holdout metrics."""
+        with self.store.session() as session:
+            run = RunRepository(session).get(run_id)
+        digest = run.params.get("spec_digest")
+        if not digest:
+            raise InvalidInputError(f"run {run_id} was not trained from a spec", field="run")
+        spec = loads_spec(self.store.artifacts.get_bytes(str(digest)).decode())
+        pinned = spec.model_copy(
+            update={"data": spec.data.model_copy(update={"version": run.dataset_version})}
+        )
+        result = run_spec(
+            pinned, self.datasets.load_frame(pinned.data.dataset, pinned.data.version)[1]
+        )
+        rerun = flat_metrics(result.to_dict())
+        report = compare_metrics(run.metrics, rerun, tolerance)
+        return {
+            "run": run_id,
+            "matched": report.matched,
+            "tolerance": tolerance,
+            "diffs": {k: list(v) for k, v in report.diffs.items()},
+            "original": run.metrics,
+            "rerun": rerun,
+        }
+
+
+def _scalar(value: Any) -> bool:
+    return value is None or isinstance(value, str | int | float | bool)
