@@ -110,7 +110,9 @@ class DriftService:
     def __init__(self, store: Store, registry: RegistryService | None = None) -> None:
         self.store = store
         self.registry = registry or RegistryService(store)
-        self._references: OrderedDict[str, tuple[DriftReference, dict[str, float]]] = OrderedDict()
+        self._references: OrderedDict[
+            str, tuple[DriftReference, dict[str, float], pd.DataFrame]
+        ] = OrderedDict()
 
     def reference(
         self, version: ModelVersion, exclude: tuple[str, ...] = ()
