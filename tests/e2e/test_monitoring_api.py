@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -195,3 +196,35 @@ def test_kill_9_loses_no_acknowledged_record(settings: Settings) -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+
+
+@pytest.mark.slow
+def test_two_workers_serve_and_log_every_request(settings: Settings) -> None:
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = {**os.environ, "MODELYARD_HOME": str(settings.home)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "modelyard", "serve", "--port", str(port), "--workers", "2"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        _wait_ready(url, proc)
+        headers = {"Authorization": f"Bearer {read_credentials(settings)}"}
+        with httpx.Client(base_url=url, headers=headers) as http:
+            for _ in range(20):
+                assert (
+                    http.post("/v1/endpoints/ep/predict", json={"inputs": [ROW]}).status_code == 200
+                )
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    done = subprocess.run(
+        [sys.executable, "-m", "modelyard", "monitor", "ep", "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert json.loads(done.stdout)["prediction_count"] == 20

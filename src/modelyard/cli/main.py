@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -16,6 +17,7 @@ from modelyard.cli.quickstart import quickstart
 from modelyard.cli.security import audit_app, keys_app
 from modelyard.cli.training import datasets_check, init, models_card, runs_app, train
 from modelyard.domain.entities import ModelVersion
+from modelyard.settings import Settings
 from modelyard.store.db import create_db_engine
 from modelyard.store.migrate import upgrade
 
@@ -276,14 +278,49 @@ def endpoints_list(as_json: JsonFlag = False) -> None:
 def serve(
     host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to bind.")] = 8000,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
 ) -> None:
     """Serve every endpoint over HTTP until interrupted."""
-    from modelyard.serving.server import make_server
+    from modelyard.serving.server import check_bind, make_server
 
     settings = load_settings()
     logging.basicConfig(level=settings.log_level.upper(), format="%(levelname)s %(message)s")
     with reported():
-        make_server(settings, host, port).run()
+        if workers == 1:
+            make_server(settings, host, port).run()
+            return
+        _serve_workers(settings, host, port, workers, check_bind)
+
+
+def _serve_workers(settings: Settings, host: str, port: int, workers: int, check_bind: Any) -> None:
+    """N processes behind one socket (uvicorn's supervisor); each builds its own app."""
+    import os
+
+    import uvicorn
+
+    from modelyard.security.keys import KeyService
+    from modelyard.serving.app import allowed_hosts_for
+    from modelyard.store.store import open_store
+
+    check_bind(settings, host)
+    store = open_store(settings)  # migrate and bootstrap once, before the workers race
+    try:
+        if settings.auth_enabled:
+            KeyService(store).ensure_admin_credentials(settings)
+    finally:
+        store.close()
+    hosts = allowed_hosts_for(settings, host)
+    if hosts is not None and "MODELYARD_ALLOWED_HOSTS" not in os.environ:
+        os.environ["MODELYARD_ALLOWED_HOSTS"] = json.dumps(hosts)
+    uvicorn.run(
+        "modelyard.serving.factory:app_from_environment",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level=settings.log_level,
+        timeout_graceful_shutdown=10,
+    )
 
 
 def _version_dict(version: ModelVersion) -> dict[str, object]:
