@@ -71,3 +71,19 @@ def test_classifier_answers_carry_low_confidence_flags(client: TestClient) -> No
     body = client.post("/v1/endpoints/clf/predict", json={"inputs": rows}).json()
     assert body["low_confidence"] == [False, True]
     assert max(body["probabilities"][1].values()) < 0.6
+
+
+def test_explain_linear_model_contributions_sum_to_the_log_odds(client: TestClient) -> None:
+    import math
+
+    row = {"x1": 1.5, "x2": -0.5}
+    r = client.post("/v1/endpoints/clf/predict?explain=true", json={"inputs": [row]})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    contributions = body["explanations"][0]
+    assert set(contributions) == {"x1", "x2", "__bias__"}
+    p = body["probabilities"][0]["1"]
+    assert sum(contributions.values()) == pytest.approx(math.log(p / (1 - p)), abs=1e-6)
+    unsupported = client.post("/v1/endpoints/picky/predict?explain=true", json={"inputs": [row]})
+    assert unsupported.status_code == 422
+    assert "not available" in unsupported.json()["error"]["message"]

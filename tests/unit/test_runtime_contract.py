@@ -582,3 +582,59 @@ def test_onnx_signature_mismatch_fails_at_load(tmp_path: Path) -> None:
     )
     with pytest.raises(ModelLoadError):
         flavor.load(tmp_path, three)
+
+
+def test_lightgbm_and_pipeline_explanations_add_up() -> None:
+    import lightgbm as lgb
+    import numpy as np
+    from sklearn.compose import ColumnTransformer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    from modelyard.domain.signature import infer_signature
+    from modelyard.runtime.lightgbm import LightGBMFlavor
+    from modelyard.runtime.sklearn import SklearnModel
+
+    rng = np.random.default_rng(0)
+    x = pd.DataFrame(
+        {
+            "a": rng.normal(size=300),
+            "b": rng.normal(size=300),
+            "c": rng.choice(["u", "v", "w"], size=300),
+        }
+    )
+    y = pd.Series(((x["a"] + (x["c"] == "u")) > 0.5).astype(int))
+    sig = infer_signature(x, y)
+    pipe = Pipeline(
+        [
+            (
+                "prep",
+                ColumnTransformer(
+                    [
+                        ("num", StandardScaler(), ["a", "b"]),
+                        ("cat", OneHotEncoder(handle_unknown="ignore"), ["c"]),
+                    ]
+                ),
+            ),
+            ("clf", LogisticRegression()),
+        ]
+    ).fit(x, y)
+    explained = SklearnModel(pipe, sig).explain(x.head(5))
+    logits = pipe.decision_function(x.head(5))
+    for row, logit in zip(explained, logits, strict=True):
+        assert set(row) == {"a", "b", "c", "__bias__"}
+        assert sum(row.values()) == pytest.approx(float(logit), abs=1e-9)
+    numeric = x[["a", "b"]]
+    booster = lgb.LGBMClassifier(n_estimators=20, verbose=-1).fit(numeric, y)
+    sig2 = infer_signature(numeric, y)
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory() as tmp:
+        LightGBMFlavor().save(booster, Path(tmp), sig2)
+        loaded = LightGBMFlavor().load(Path(tmp), sig2)
+    contributions = loaded.explain(numeric.head(3))
+    raw = booster.predict(numeric.head(3), raw_score=True)
+    for row, score in zip(contributions, raw, strict=True):
+        assert sum(row.values()) == pytest.approx(float(score), abs=1e-6)

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from modelyard.domain.signature import Signature, to_json_scalar, validate_frame
-from modelyard.errors import ModelLoadError, ModelyardError, TrustError
+from modelyard.errors import InvalidInputError, ModelLoadError, ModelyardError, TrustError
 
 
 @dataclass
@@ -50,6 +50,12 @@ class LoadedModel(ABC):
     @abstractmethod
     def _predict(self, frame: pd.DataFrame) -> Prediction:
         """Predict on a frame already validated by :func:`validate_frame`."""
+
+    def explain(self, frame: pd.DataFrame) -> list[dict[str, float]]:
+        """Per-row, per-input-column contributions, where the flavor has a cheap method."""
+        raise InvalidInputError(
+            f"explanations are not available for the {self.flavor} flavor", field="explain"
+        )
 
 
 class Flavor(ABC):

@@ -15,7 +15,7 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
-from modelyard.domain.signature import Signature, to_json_scalar
+from modelyard.domain.signature import Signature, to_json_scalar, validate_frame
 from modelyard.errors import InvalidInputError, ModelLoadError
 from modelyard.runtime.base import (
     Flavor,
@@ -28,6 +28,7 @@ from modelyard.runtime.base import (
     require_file,
     write_json,
 )
+from modelyard.runtime.explain import tree_contributions
 
 MODEL_FILE = "model.txt"
 META_FILE = "meta.json"
@@ -65,6 +66,10 @@ class LightGBMModel(LoadedModel):
             matrix = np.column_stack([1.0 - matrix, matrix])
         labels = [self.classes[i] for i in np.argmax(matrix, axis=1).tolist()]
         return Prediction(labels, probability_rows(matrix, self.classes))
+
+    def explain(self, frame: pd.DataFrame) -> list[dict[str, float]]:
+        checked = validate_frame(self.signature, frame)
+        return tree_contributions(self.booster, self._features(checked), list(checked.columns))
 
     def _features(self, frame: pd.DataFrame) -> pd.DataFrame:
         if self._by_name:

@@ -15,7 +15,7 @@ from typing import Any
 import pandas as pd
 import skops.io as sio
 
-from modelyard.domain.signature import Signature
+from modelyard.domain.signature import Signature, validate_frame
 from modelyard.errors import InvalidInputError, ModelLoadError, TrustError
 from modelyard.runtime.base import (
     Flavor,
@@ -27,6 +27,7 @@ from modelyard.runtime.base import (
     probability_rows,
     require_file,
 )
+from modelyard.runtime.explain import linear_contributions
 
 MODEL_FILE = "model.skops"
 
@@ -62,6 +63,9 @@ class SklearnModel(LoadedModel):
         if self.has_proba:
             probabilities = probability_rows(self.model.predict_proba(frame), self.classes)
         return Prediction(plain_list(raw), probabilities)
+
+    def explain(self, frame: pd.DataFrame) -> list[dict[str, float]]:
+        return linear_contributions(self.model, validate_frame(self.signature, frame))
 
 
 class SklearnFlavor(Flavor):

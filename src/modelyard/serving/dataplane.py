@@ -15,6 +15,7 @@ from typing import Any
 
 import pandas as pd
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -90,7 +91,13 @@ Encode = Callable[[Prediction, ServedModel, str, Settings], dict[str, Any]]
 
 
 async def serve_prediction(
-    request: Request, name: str, parse: Parse, encode: Encode, *, kind: str = "native"
+    request: Request,
+    name: str,
+    parse: Parse,
+    encode: Encode,
+    *,
+    kind: str = "native",
+    explain: bool = False,
 ) -> Response:
     """The one predict path every wire format shares: decode, validate, predict, log, encode."""
     started = time.perf_counter()
@@ -126,6 +133,7 @@ async def serve_prediction(
             if cache is not None and key is not None:
                 m.cache.labels(name, "miss").inc()
                 cache.put(key, (frame, records, result), ttl)
+        explanations = await run_in_threadpool(served.model.explain, frame) if explain else None
     except TimeoutError:
         m.requests.labels(name, version, "504").inc()
         m.errors.labels(name, version, "timeout").inc()
@@ -195,7 +203,10 @@ async def serve_prediction(
     m.requests.labels(name, version, "200").inc()
     m.latency.labels(name, version).observe(elapsed)
     m.rows.labels(name, version).inc(len(result.predictions))
-    return ORJSONResponse(encode(result, served, request_id, settings), headers=headers)
+    content = encode(result, served, request_id, settings)
+    if explanations is not None:
+        content["explanations"] = explanations
+    return ORJSONResponse(content, headers=headers)
 
 
 def frame_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
@@ -233,8 +244,9 @@ def _native_encode(
 
 async def predict(request: Request) -> Response:
     """``POST /v1/endpoints/{name}/predict`` with ``{"inputs": [{column: value}, ...]}``."""
+    explain = request.query_params.get("explain", "false").lower() in ("1", "true", "yes")
     return await serve_prediction(
-        request, request.path_params["name"], _native_parse, _native_encode
+        request, request.path_params["name"], _native_parse, _native_encode, explain=explain
     )
 
 
