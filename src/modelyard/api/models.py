@@ -8,7 +8,14 @@ from starlette.responses import Response
 
 from modelyard.api.convert import plain
 from modelyard.api.operations import Operation, parse_body
-from modelyard.api.schemas import DeployRequest, EndpointConfigUpdate, PromoteRequest
+from modelyard.api.schemas import (
+    DeployRequest,
+    EndpointConfigUpdate,
+    PromoteRequest,
+    RollbackRequest,
+    RolloutRequest,
+)
+from modelyard.deployments.rollout import RolloutService
 from modelyard.deployments.service import EndpointService
 from modelyard.domain.refs import check_name
 from modelyard.domain.security import Permission, Role
@@ -89,6 +96,51 @@ async def configure(request: Request) -> Response:
     return ORJSONResponse(plain(endpoint))
 
 
+async def start_rollout(request: Request) -> Response:
+    name = check_name(request.path_params["name"], what="endpoint")
+    body = await parse_body(request, RolloutRequest)
+    principal = request.state.principal
+    if body.override_reason is not None and principal.role is not Role.ADMIN:
+        return error_response(
+            403,
+            "forbidden",
+            "only an admin can override failed gates",
+            request.state.request_id,
+            field="override_reason",
+        )
+    service = RolloutService(request.state.store)
+    endpoint = await run_in_threadpool(
+        lambda: service.start(
+            name,
+            body.model,
+            strategy=body.strategy,
+            actor=principal.actor,
+            force=body.force,
+            override_reason=body.override_reason,
+            reason=body.reason,
+        )
+    )
+    return ORJSONResponse(plain(endpoint), status_code=201)
+
+
+async def rollback(request: Request) -> Response:
+    name = check_name(request.path_params["name"], what="endpoint")
+    body = await parse_body(request, RollbackRequest)
+    service = RolloutService(request.state.store)
+    endpoint = await run_in_threadpool(
+        lambda: service.rollback(name, actor=request.state.principal.actor, reason=body.reason)
+    )
+    return ORJSONResponse(plain(endpoint))
+
+
+async def rollout_status(request: Request) -> Response:
+    name = check_name(request.path_params["name"], what="endpoint")
+    service = RolloutService(request.state.store)
+    status = await run_in_threadpool(service.status, name)
+    history = await run_in_threadpool(service.history, name)
+    return ORJSONResponse({**status, "history": history})
+
+
 OPERATIONS = [
     Operation(
         "GET", "/v1/models", list_models, Permission.READ, "List registered models", "models"
@@ -132,5 +184,34 @@ OPERATIONS = [
         "Set serving options: pii_columns, batching, cache, thresholds, timeout",
         "endpoints",
         request_model=EndpointConfigUpdate,
+    ),
+    Operation(
+        "POST",
+        "/v1/endpoints/{name}/rollouts",
+        start_rollout,
+        Permission.DEPLOY,
+        "Start a rollout (blue-green: verified, warmed, atomic switch)",
+        "rollouts",
+        request_model=RolloutRequest,
+        idempotent=True,
+        status_codes=(201,),
+    ),
+    Operation(
+        "POST",
+        "/v1/endpoints/{name}/rollback",
+        rollback,
+        Permission.DEPLOY,
+        "Return to the previously served version",
+        "rollouts",
+        request_model=RollbackRequest,
+        idempotent=True,
+    ),
+    Operation(
+        "GET",
+        "/v1/endpoints/{name}/rollouts",
+        rollout_status,
+        Permission.READ,
+        "Rollout status and history (who, when, why)",
+        "rollouts",
     ),
 ]

@@ -47,6 +47,18 @@ class WebhookCreate(Strict):
     secret: str | None = Field(default=None, description="whsec_… (generated if omitted)")
 
 
+class RolloutRequest(Strict):
+    model: str = Field(min_length=1, max_length=200, description="NAME:VERSION")
+    strategy: Literal["blue-green"] = "blue-green"
+    force: bool = Field(default=False, description="Switch despite a breaking signature.")
+    override_reason: str | None = Field(default=None, max_length=2000)
+    reason: str = Field(default="", max_length=2000)
+
+
+class RollbackRequest(Strict):
+    reason: str = Field(default="", max_length=2000)
+
+
 class KeyCreate(Strict):
     name: str = Field(min_length=1, max_length=128)
     role: Literal["admin", "deployer", "developer", "predictor", "viewer"]

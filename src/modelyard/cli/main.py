@@ -14,6 +14,7 @@ from modelyard._version import __version__
 from modelyard.cli.context import console, load_settings, print_json, reported, workspace
 from modelyard.cli.monitoring import monitor, privacy_app
 from modelyard.cli.quickstart import quickstart
+from modelyard.cli.rollout import rollback, rollout_app
 from modelyard.cli.security import audit_app, keys_app
 from modelyard.cli.training import datasets_check, init, models_card, runs_app, train
 from modelyard.domain.entities import ModelVersion
@@ -42,6 +43,8 @@ app.command()(quickstart)
 app.command()(init)
 app.command()(train)
 app.add_typer(runs_app, name="runs")
+app.add_typer(rollout_app, name="rollout")
+app.command()(rollback)
 models_app.command("card")(models_card)
 datasets_app.command("check")(datasets_check)
 

@@ -152,7 +152,7 @@ class RegistryService:
             repo = ModelRepository(session)
             row = repo.resolve(parsed)
             check_transition(Stage(row.stage), target)
-            failed = _failed_gates(session, row.run_id)
+            failed = failed_gates(session, row.run_id)
             if target is Stage.PRODUCTION and failed and override_reason is None:
                 raise ConflictError(
                     f"{row.model.name}:{row.version} failed its gates ({'; '.join(failed)}); "
@@ -225,7 +225,7 @@ class RegistryService:
             raise ModelLoadError(f"model {label} cannot be loaded: {exc.message}") from exc
 
 
-def _failed_gates(session: Session, run_id: str | None) -> list[str]:
+def failed_gates(session: Session, run_id: str | None) -> list[str]:
     """Expressions of the gates the version's run failed (empty: passed or no gates)."""
     if run_id is None:
         return []

@@ -46,6 +46,7 @@ class EndpointTable:
     served: dict[str, ServedModel] = field(default_factory=dict)
     errors: dict[str, tuple[int, str]] = field(default_factory=dict)
     known: set[str] = field(default_factory=set)
+    previous: dict[str, ServedModel] = field(default_factory=dict)
     prefer_compiled: bool = True
     batch_max_rows: int = 64
     batch_max_wait_ms: float = 0.0
@@ -75,11 +76,19 @@ class EndpointTable:
                 self.metrics.endpoint_ready.labels(name).set(0)
 
     def _load(self, endpoint: Endpoint) -> None:
+        previous = self.previous.get(endpoint.name)
         try:
-            version, loaded = self.registry.load(
-                f"{endpoint.model}:{endpoint.version}", prefer_compiled=self.prefer_compiled
-            )
-            warm(version, loaded)
+            if previous is not None and (previous.version.model, previous.version.version) == (
+                endpoint.model,
+                endpoint.version,
+            ):
+                # Rolling back to the version we kept loaded: no load, no warm-up.
+                version, loaded = previous.version, previous.model
+            else:
+                version, loaded = self.registry.load(
+                    f"{endpoint.model}:{endpoint.version}", prefer_compiled=self.prefer_compiled
+                )
+                warm(version, loaded)
         except ModelyardError as exc:
             self.errors[endpoint.name] = (endpoint.revision, exc.message)
             self.metrics.load_failures.labels(endpoint.name).inc()
@@ -94,6 +103,9 @@ class EndpointTable:
             )
             return
         config = parse_endpoint_config(endpoint.config)
+        outgoing = self.served.get(endpoint.name)
+        if outgoing is not None and outgoing.version.ref != version.ref:
+            self.previous[endpoint.name] = outgoing  # kept loaded for an instant rollback
         self.served[endpoint.name] = ServedModel(
             endpoint=endpoint.name,
             revision=endpoint.revision,

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from modelyard.domain.entities import Endpoint
-from modelyard.errors import NotFoundError
+from modelyard.errors import ConflictError, NotFoundError
 from modelyard.store.orm import DeploymentRow, EndpointRow, ModelVersionRow, utcnow
 from modelyard.store.repositories.audit import AuditRepository
 
@@ -60,9 +61,29 @@ class EndpointRepository:
         )
         return to_entity(row)
 
-    def point(self, name: str, version: ModelVersionRow, *, actor: str) -> Endpoint:
-        """Create the endpoint or move it to ``version``, recording the change."""
-        row = self.row(name)
+    def point(
+        self,
+        name: str,
+        version: ModelVersionRow,
+        *,
+        actor: str,
+        expected_revision: int | None = None,
+        action: str = "endpoint.deploy",
+        reason: str = "",
+    ) -> Endpoint:
+        """Create the endpoint or move it to ``version``, recording the change.
+
+        With ``expected_revision`` the move only happens if nobody changed the endpoint
+        since that revision was read (two concurrent rollouts: one wins, one conflicts).
+        """
+        row = self.session.scalars(
+            select(EndpointRow).where(EndpointRow.name == name).with_for_update()
+        ).first()
+        if expected_revision is not None and (row.revision if row else 0) != expected_revision:
+            raise ConflictError(
+                f"endpoint {name!r} changed while this rollout was starting "
+                f"(revision {row.revision if row else 0}, expected {expected_revision}); retry"
+            )
         previous_id: int | None = None
         if row is None:
             row = EndpointRow(name=name, model_version_id=version.id, revision=1)
@@ -85,9 +106,19 @@ class EndpointRepository:
         self.session.refresh(row)
         AuditRepository(self.session).append(
             actor=actor,
-            action="endpoint.deploy",
+            action=action,
             target=f"endpoint:{name}",
             before={"model_version_id": previous_id} if previous_id else None,
-            after={"model": version.model.name, "version": version.version},
+            after={"model": version.model.name, "version": version.version, "reason": reason},
         )
         return to_entity(row)
+
+    def deployments(self, name: str) -> Sequence[DeploymentRow]:
+        row = self.row(name)
+        if row is None:
+            raise NotFoundError(f"endpoint {name!r} not found")
+        return self.session.scalars(
+            select(DeploymentRow)
+            .where(DeploymentRow.endpoint_id == row.id)
+            .order_by(DeploymentRow.id)
+        ).all()
