@@ -31,6 +31,19 @@ def _version_number(request: Request) -> int:
     return int(raw)
 
 
+def _override_refused(request: Request, override_reason: str | None) -> Response | None:
+    """Overriding failed gates is an admin's call; anyone else gets 403."""
+    if override_reason is not None and request.state.principal.role is not Role.ADMIN:
+        return error_response(
+            403,
+            "forbidden",
+            "only an admin can override failed gates",
+            request.state.request_id,
+            field="override_reason",
+        )
+    return None
+
+
 async def list_models(request: Request) -> Response:
     models = await run_in_threadpool(RegistryService(request.state.store).list_models)
     return ORJSONResponse({"models": models})
@@ -54,14 +67,9 @@ async def promote(request: Request) -> Response:
     ref = f"{name}:{_version_number(request)}"
     body = await parse_body(request, PromoteRequest)
     principal = request.state.principal
-    if body.override_reason is not None and principal.role is not Role.ADMIN:
-        return error_response(
-            403,
-            "forbidden",
-            "only an admin can override failed gates",
-            request.state.request_id,
-            field="override_reason",
-        )
+    refused = _override_refused(request, body.override_reason)
+    if refused is not None:
+        return refused
     registry = RegistryService(request.state.store)
     version = await run_in_threadpool(
         lambda: registry.promote(
@@ -100,14 +108,9 @@ async def start_rollout(request: Request) -> Response:
     name = check_name(request.path_params["name"], what="endpoint")
     body = await parse_body(request, RolloutRequest)
     principal = request.state.principal
-    if body.override_reason is not None and principal.role is not Role.ADMIN:
-        return error_response(
-            403,
-            "forbidden",
-            "only an admin can override failed gates",
-            request.state.request_id,
-            field="override_reason",
-        )
+    refused = _override_refused(request, body.override_reason)
+    if refused is not None:
+        return refused
     service = RolloutService(request.state.store)
     endpoint = await run_in_threadpool(
         lambda: service.start(
