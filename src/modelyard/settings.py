@@ -107,6 +107,23 @@ class Settings(BaseSettings):
         description="Fernet key: PII columns are encrypted in the log (else redacted).",
     )
 
+    # Monitoring: alert rules, cost models and spec webhooks come from the project spec.
+    spec_file: Path | None = Field(
+        default=None,
+        description="Project spec (modelyard.yaml) whose monitoring section the server uses.",
+    )
+    alert_interval_s: float = Field(
+        default=15.0, ge=0, description="How often alert rules are evaluated; 0 disables."
+    )
+    quality_min_labels: int = Field(
+        default=100, ge=1, description="Labelled rows before live quality is the realized metric."
+    )
+    outcome_ring_size: int = Field(
+        default=10_000,
+        ge=10,
+        description="Request outcomes kept per endpoint (in process) for error and request rates.",
+    )
+
     @field_validator("home")
     @classmethod
     def _absolute_home(cls, value: Path) -> Path:

@@ -263,3 +263,10 @@ def test_no_auth_on_a_public_address_is_refused(settings: Settings) -> None:
     check_bind(settings, "0.0.0.0")
     with pytest.raises(Exception, match="refusing to serve on 0.0.0.0"):
         check_bind(open_settings, "0.0.0.0")
+
+
+def test_a_key_created_while_serving_works_at_once(client: TestClient, settings: Settings) -> None:
+    with Workspace(settings) as ws:
+        _, fresh = KeyService(ws.store).create(name="fresh", role="viewer")
+    assert client.get("/v1/endpoints", headers=auth(fresh)).status_code == 200
+    assert client.get("/v1/endpoints", headers=auth("my_zzzzzzzz_" + "B" * 32)).status_code == 401

@@ -1,4 +1,4 @@
-"""Feedback, monitoring summaries and the right to be forgotten."""
+"""Feedback, monitoring summaries, cost and the right to be forgotten."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from starlette.responses import Response
 from modelyard.api.operations import Operation
 from modelyard.domain.refs import check_name
 from modelyard.domain.security import Permission
+from modelyard.errors import InvalidInputError
 from modelyard.monitoring.drift_service import DriftService, parse_window
 from modelyard.monitoring.service import MonitoringService, parse_feedback
 from modelyard.serving.payloads import decode_json, read_body
@@ -49,11 +50,34 @@ async def feedback(request: Request) -> Response:
     return ORJSONResponse({"accepted": result.accepted})
 
 
+def _service(request: Request) -> MonitoringService:
+    """The monitoring service with the spec's cost models and the quality settings."""
+    return MonitoringService(
+        request.state.store,
+        cost_models=request.state.monitoring.cost_models,
+        min_labels=request.state.settings.quality_min_labels,
+    )
+
+
 async def monitor(request: Request) -> Response:
     name = check_name(request.path_params["name"], what="endpoint")
     await _flush(request)
-    summary = await run_in_threadpool(MonitoringService(request.state.store).summary, name)
+    summary = await run_in_threadpool(_service(request).summary, name)
     return ORJSONResponse(summary)
+
+
+async def cost(request: Request) -> Response:
+    name = check_name(request.path_params["name"], what="endpoint")
+    raw = request.query_params.get("window", "24h")
+    try:
+        window = parse_window(raw)
+    except InvalidInputError:
+        raise
+    except (OverflowError, ValueError):  # more days than a timedelta holds
+        raise InvalidInputError("window is too long", field="window") from None
+    await _flush(request)
+    report = await run_in_threadpool(_service(request).cost, name, window)
+    return ORJSONResponse({**report, "window": raw})
 
 
 async def drift(request: Request) -> Response:
@@ -95,7 +119,15 @@ OPERATIONS = [
         "/v1/endpoints/{name}/monitor",
         monitor,
         Permission.READ,
-        "Counts, latency and live quality of an endpoint",
+        "Counts, latency, live quality and cost of an endpoint",
+        "monitoring",
+    ),
+    Operation(
+        "GET",
+        "/v1/endpoints/{name}/cost",
+        cost,
+        Permission.READ,
+        "Serving cost totals by version, caller and hour (?window=24h)",
         "monitoring",
     ),
     Operation(

@@ -12,6 +12,7 @@ from rich.table import Table
 
 from modelyard._version import __version__
 from modelyard.cli.context import console, load_settings, print_json, reported, workspace
+from modelyard.cli.export import export_app
 from modelyard.cli.monitoring import monitor, privacy_app
 from modelyard.cli.quickstart import quickstart
 from modelyard.cli.rollout import rollback, rollout_app
@@ -39,6 +40,7 @@ app.add_typer(keys_app, name="keys")
 app.command()(monitor)
 app.add_typer(privacy_app, name="privacy")
 app.add_typer(audit_app, name="audit")
+app.add_typer(export_app, name="export")
 app.command()(quickstart)
 app.command()(init)
 app.command()(train)
@@ -282,13 +284,20 @@ def serve(
     host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to bind.")] = 8000,
     workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
+    spec: Annotated[
+        Path | None, typer.Option(help="Project spec with monitoring alerts, cost, webhooks.")
+    ] = None,
 ) -> None:
     """Serve every endpoint over HTTP until interrupted."""
+    from modelyard.monitoring.alerting import load_monitoring_config
     from modelyard.serving.server import check_bind, make_server
 
     settings = load_settings()
+    if spec is not None:
+        settings = settings.model_copy(update={"spec_file": spec.resolve()})
     logging.basicConfig(level=settings.log_level.upper(), format="%(levelname)s %(message)s")
     with reported():
+        load_monitoring_config(settings)  # a bad spec stops here, naming the key
         if workers == 1:
             make_server(settings, host, port).run()
             return

@@ -10,6 +10,7 @@ from rich.table import Table
 
 from modelyard.cli.context import console, print_json, workspace
 from modelyard.errors import InvalidInputError
+from modelyard.monitoring.alerting import load_monitoring_config
 from modelyard.monitoring.drift_service import PREDICTION, DriftService, parse_window
 from modelyard.monitoring.service import MonitoringService
 from modelyard.monitoring.shipper import ship_pending
@@ -35,7 +36,10 @@ def monitor(
         raise typer.BadParameter(f"unexpected extra argument {endpoint!r}")
     with workspace() as ws:
         ship_pending(ws.store, ws.settings.resolved_spool_dir)
-        summary = MonitoringService(ws.store).summary(target)
+        config = load_monitoring_config(ws.settings)
+        summary = MonitoringService(
+            ws.store, cost_models=config.cost_models, min_labels=ws.settings.quality_min_labels
+        ).summary(target)
         try:
             drift = DriftService(ws.store, ws.registry).summary(target, parse_window(window))
             summary["drift"] = {
@@ -59,6 +63,22 @@ def monitor(
     table.add_row("labelled rows", str(summary["feedback_count"]))
     accuracy = summary["live_accuracy"]
     table.add_row("live accuracy", f"{accuracy:.3f}" if accuracy is not None else "no feedback yet")
+    quality = summary["live_quality"]
+    table.add_row(
+        "live quality (accuracy)",
+        f"{quality['value']:.3f} ({quality['source']})"
+        if quality["value"] is not None
+        else quality.get("reason", "not enough data"),
+    )
+    cost = summary["cost"]
+    if cost["priced"]:
+        per_request = cost["total"]["cost_per_request"]
+        shown = f"${cost['total']['cost_usd']:.6f}"
+        if per_request is not None:
+            shown += f" (${per_request:.8f} per request)"
+        table.add_row("cost", shown)
+    else:
+        table.add_row("cost", "no cost model (monitoring.cost in the spec)")
     drift_info = summary["drift"]
     shown = drift_info["status"]
     if drift_info.get("drivers"):

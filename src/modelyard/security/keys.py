@@ -14,7 +14,7 @@ from modelyard.domain.security import (
     key_prefix,
     parse_role,
 )
-from modelyard.errors import ConflictError, InvalidInputError
+from modelyard.errors import ConflictError, InvalidInputError, NotFoundError
 from modelyard.security.credentials import read_credentials, write_credentials
 from modelyard.settings import Settings
 from modelyard.store.orm import ApiKeyRow, utcnow
@@ -125,6 +125,14 @@ class KeyService:
         """Every key by prefix, for the server's in-memory authentication table."""
         with self.store.session() as session:
             return {r.prefix: to_principal(r) for r in KeyRepository(session).all()}
+
+    def principal(self, prefix: str) -> Principal | None:
+        """One key's principal by prefix (``None`` if there is no such key)."""
+        with self.store.session() as session:
+            try:
+                return to_principal(KeyRepository(session).row(prefix))
+            except NotFoundError:
+                return None
 
     def authenticate(self, plaintext: str) -> Principal | None:
         """The principal for a presented key, or ``None`` if unknown, revoked or expired."""

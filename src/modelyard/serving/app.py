@@ -17,6 +17,7 @@ from starlette.responses import Response
 from threadpoolctl import threadpool_limits
 
 from modelyard.api import admin as admin_api
+from modelyard.api import alerts as alerts_api
 from modelyard.api import datasets as datasets_api
 from modelyard.api import models as models_api
 from modelyard.api import monitoring as monitoring_api
@@ -27,6 +28,14 @@ from modelyard.api.schemas import PredictRequest
 from modelyard.deployments.service import EndpointService
 from modelyard.domain.security import Permission
 from modelyard.errors import ModelyardError
+from modelyard.monitoring.alerting import (
+    AlertingService,
+    AlertMetrics,
+    MonitoringConfig,
+    OutcomeRing,
+    load_monitoring_config,
+    sync_spec_webhooks,
+)
 from modelyard.monitoring.drift_service import DriftService
 from modelyard.monitoring.shipper import ship_pending
 from modelyard.monitoring.spool import Spool
@@ -64,6 +73,9 @@ class State(TypedDict):
     outbound_policy: OutboundPolicy
     flush_spool: Callable[[], None] | None
     lifecycle: dict[str, bool]
+    monitoring: MonitoringConfig
+    outcomes: OutcomeRing
+    alerting: AlertingService
 
 
 def _sync(state: State) -> None:
@@ -120,6 +132,7 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[State]:
+        monitoring = await asyncio.to_thread(load_monitoring_config, settings)  # bad spec: stop
         spool = Spool(settings.resolved_spool_dir) if settings.prediction_log else None
         own_store = store is None
         active = store if store is not None else await asyncio.to_thread(open_store, settings)
@@ -134,6 +147,27 @@ def create_app(
             allowlist=tuple(settings.outbound_allowlist),
         )
         webhooks = WebhookService(active, outbound)
+        try:
+            await asyncio.to_thread(sync_spec_webhooks, webhooks, monitoring)
+        except BaseException:
+            if spool is not None:
+                spool.close()
+            if own_store:
+                active.close()
+            raise
+        drift = DriftService(active, registry)
+        outcomes = OutcomeRing(settings.outcome_ring_size)
+        alerting = AlertingService(
+            active,
+            monitoring.rules,
+            AlertMetrics(
+                active,
+                drift=drift,
+                outcomes=outcomes,
+                cost_models=monitoring.cost_models,
+                min_labels=settings.quality_min_labels,
+            ),
+        )
 
         def flush() -> None:
             if spool is not None:
@@ -160,10 +194,13 @@ def create_app(
             "rate_limits": RateLimits(settings),
             "metrics": metrics,
             "spool": spool,
-            "drift": DriftService(active, registry),
+            "drift": drift,
             "outbound_policy": outbound,
             "flush_spool": flush if spool is not None else None,
             "lifecycle": {"draining": False},
+            "monitoring": monitoring,
+            "outcomes": outcomes,
+            "alerting": alerting,
         }
         await asyncio.to_thread(_sync, state)
         tasks = [
@@ -186,6 +223,16 @@ def create_app(
             tasks.append(
                 asyncio.create_task(
                     _every(settings.ship_interval_s, flush, "shipping prediction records")
+                )
+            )
+        if settings.alert_interval_s > 0 and monitoring.rules:
+
+            def evaluate_alerts() -> None:
+                alerting.run_once(state["table"].known)
+
+            tasks.append(
+                asyncio.create_task(
+                    _every(settings.alert_interval_s, evaluate_alerts, "alert evaluation")
                 )
             )
         try:
@@ -325,6 +372,7 @@ def _operations(settings: Settings) -> list[Operation]:
         *models_api.OPERATIONS,
         *monitoring_api.OPERATIONS,
         *webhooks_api.OPERATIONS,
+        *alerts_api.OPERATIONS,
         *admin_api.OPERATIONS,
     ]
 

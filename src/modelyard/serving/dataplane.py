@@ -7,11 +7,12 @@ memory, and the prediction record goes to the local spool before the response le
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import re
 import time
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -29,6 +30,9 @@ from modelyard.serving.payloads import BodyTooLarge, decode_json, predict_inputs
 from modelyard.serving.responses import ORJSONResponse, error_response, status_for
 from modelyard.serving.table import EndpointTable, ServedModel
 from modelyard.settings import Settings
+
+if TYPE_CHECKING:
+    from modelyard.monitoring.alerting import OutcomeRing
 
 log = logging.getLogger("modelyard.serving")
 _SUBJECT = re.compile(r"^[A-Za-z0-9._:@-]{1,128}$")
@@ -90,6 +94,24 @@ Parse = Callable[[Any, ServedModel, Settings], tuple[pd.DataFrame, list[Any] | N
 Encode = Callable[[Prediction, ServedModel, str, Settings], dict[str, Any]]
 
 
+def _noting_outcomes(
+    serve: Callable[..., Awaitable[Response]],
+) -> Callable[..., Awaitable[Response]]:
+    """Note every answer of a served endpoint in the in-process outcome ring, for the
+    error-rate and request-rate alerts: one deque append (O(1), no lock)."""
+
+    @functools.wraps(serve)
+    async def noted(request: Request, name: str, *args: Any, **kwargs: Any) -> Response:
+        response = await serve(request, name, *args, **kwargs)
+        outcomes: OutcomeRing | None = getattr(request.state, "outcomes", None)
+        if outcomes is not None and name in request.state.table.served:
+            outcomes.record(name, response.status_code < 400)
+        return response
+
+    return noted
+
+
+@_noting_outcomes
 async def serve_prediction(
     request: Request,
     name: str,

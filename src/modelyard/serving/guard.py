@@ -18,11 +18,12 @@ from limits import RateLimitItem, parse_many
 from limits.aio.storage import Storage
 from limits.aio.strategies import MovingWindowRateLimiter
 from limits.storage import storage_from_string
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from modelyard.domain.security import Permission, Principal, Role
-from modelyard.security.keys import authenticate
+from modelyard.domain.security import Permission, Principal, Role, key_prefix
+from modelyard.security.keys import KeyService, authenticate
 from modelyard.serving.responses import error_response
 from modelyard.settings import Settings
 
@@ -92,6 +93,26 @@ def _in_networks(address: str, networks: list[str]) -> bool:
     return any(ip in ipaddress.ip_network(n, strict=False) for n in networks)
 
 
+async def _fresh_key(
+    request: Request, presented: str, limits: RateLimits, settings: Settings
+) -> Principal | None:
+    """A well-formed key the in-memory table does not know yet (created since the last
+    refresh): look it up once. Spent against the failed-auth budget, so guessing
+    prefixes cannot turn into a database flood."""
+    prefix = key_prefix(presented)
+    if prefix is None or prefix in request.state.auth.principals:
+        return None
+    address = client_address(request, settings.trusted_proxies)
+    if await limits.check(limits.failed_auth, "auth-lookup", address) is not None:
+        return None
+    keys: KeyService = request.state.keys
+    found = await run_in_threadpool(keys.principal, prefix)
+    if found is None:
+        return None
+    request.state.auth.principals = {**request.state.auth.principals, prefix: found}
+    return authenticate(request.state.auth.principals, presented)
+
+
 def _retry(seconds: float) -> dict[str, str]:
     return {"retry-after": str(max(1, math.ceil(seconds)))}
 
@@ -112,6 +133,8 @@ def guarded(
             return await handler(request)
         presented = bearer_key(request)
         principal = authenticate(request.state.auth.principals, presented) if presented else None
+        if principal is None and presented:
+            principal = await _fresh_key(request, presented, limits, settings)
         if principal is None:
             address = client_address(request, settings.trusted_proxies)
             wait = await limits.check(limits.failed_auth, "auth-fail", address)

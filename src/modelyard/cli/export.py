@@ -1,0 +1,68 @@
+"""``modelyard export grafana|prometheus-rules``: monitoring as files for existing tools."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from modelyard.cli.context import err_console, load_settings, reported
+from modelyard.domain.alerts import grafana_dashboard, prometheus_rules_yaml
+from modelyard.errors import InvalidInputError
+from modelyard.monitoring.alerting import load_monitoring_config
+
+export_app = typer.Typer(help="Export monitoring to Grafana and Prometheus.", no_args_is_help=True)
+
+OutputOption = Annotated[
+    Path | None, typer.Option("--output", "-o", help="Write here instead of standard output.")
+]
+
+
+def _emit(text: str, output: Path | None, what: str) -> None:
+    if output is None:
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+        return
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(text, encoding="utf-8")
+    err_console.print(f"wrote {what} to {output}")
+
+
+@export_app.command("grafana")
+def export_grafana(
+    output: OutputOption = None,
+    endpoint: Annotated[
+        list[str] | None,
+        typer.Option(help="Endpoint for the dashboard's picker (repeat; default: queried)."),
+    ] = None,
+    title: Annotated[str, typer.Option(help="Dashboard title.")] = "modelyard",
+) -> None:
+    """A Grafana dashboard (JSON model) over the server's Prometheus metrics."""
+    with reported():
+        dashboard = grafana_dashboard(endpoint or None, title=title)
+    _emit(json.dumps(dashboard, indent=2), output, "the Grafana dashboard")
+
+
+@export_app.command("prometheus-rules")
+def export_prometheus_rules(
+    spec: Annotated[
+        Path | None,
+        typer.Option(help="Project spec with monitoring.alerts (default: MODELYARD_SPEC_FILE)."),
+    ] = None,
+    output: OutputOption = None,
+    group: Annotated[str, typer.Option(help="Rule group name.")] = "modelyard",
+) -> None:
+    """The spec's alert rules as Prometheus alerting rules (YAML)."""
+    settings = load_settings()
+    if spec is not None:
+        settings = settings.model_copy(update={"spec_file": spec})
+    with reported():
+        if settings.spec_file is None:
+            raise InvalidInputError(
+                "no spec: give --spec FILE or set MODELYARD_SPEC_FILE", field="spec"
+            )
+        config = load_monitoring_config(settings)
+        text = prometheus_rules_yaml(config.rules, group=group)
+    _emit(text, output, f"{len(config.rules)} alert rule(s)")
