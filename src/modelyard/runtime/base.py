@@ -47,6 +47,13 @@ class LoadedModel(ABC):
         _check_lengths(result, len(checked))
         return result
 
+    def predict_validated(self, frame: pd.DataFrame) -> Prediction:
+        """Predict on a frame the caller already built with :func:`validate_records` or
+        :func:`validate_frame` (the serving hot path), without validating it twice."""
+        result = self._predict(frame)
+        _check_lengths(result, len(frame))
+        return result
+
     @abstractmethod
     def _predict(self, frame: pd.DataFrame) -> Prediction:
         """Predict on a frame already validated by :func:`validate_frame`."""

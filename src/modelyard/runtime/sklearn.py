@@ -12,6 +12,7 @@ import io
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import skops.io as sio
 
@@ -56,13 +57,15 @@ class SklearnModel(LoadedModel):
         self.has_proba = self.classes is not None and hasattr(model, "predict_proba")
 
     def _predict(self, frame: pd.DataFrame) -> Prediction:
-        raw = self.model.predict(frame)
         if self.classes is None:
-            return Prediction(float_list(raw))
-        probabilities = None
-        if self.has_proba:
-            probabilities = probability_rows(self.model.predict_proba(frame), self.classes)
-        return Prediction(plain_list(raw), probabilities)
+            return Prediction(float_list(self.model.predict(frame)))
+        if not self.has_proba:
+            return Prediction(plain_list(self.model.predict(frame)))
+        # One pass: labels are the most probable class (what predict does for the
+        # classifiers scikit-learn ships with predict_proba), so don't run the model twice.
+        matrix = self.model.predict_proba(frame)
+        labels = [self.classes[i] for i in np.argmax(matrix, axis=1).tolist()]
+        return Prediction(labels, probability_rows(matrix, self.classes))
 
     def explain(self, frame: pd.DataFrame) -> list[dict[str, float]]:
         return linear_contributions(self.model, validate_frame(self.signature, frame))

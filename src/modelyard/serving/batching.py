@@ -82,7 +82,7 @@ class Batcher:
             return
         combined = pd.concat([p.frame for p in live], ignore_index=True)
         try:
-            result = await run_in_threadpool(self.model.predict, combined)
+            result = await run_in_threadpool(self.model.predict_validated, combined)
         except Exception:  # noqa: BLE001 - isolate the failing request(s)
             for pending in live:
                 await self._one(pending)
@@ -102,7 +102,7 @@ class Batcher:
 
     async def _one(self, pending: _Pending) -> None:
         try:
-            result = await run_in_threadpool(self.model.predict, pending.frame)
+            result = await run_in_threadpool(self.model.predict_validated, pending.frame)
         except Exception as exc:  # noqa: BLE001 - delivered to the caller
             if not pending.future.done():
                 pending.future.set_exception(exc)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import random
 import re
 import time
 from collections.abc import Awaitable, Callable
@@ -17,9 +18,10 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
+from modelyard.domain.rollout.routing import route
 from modelyard.domain.signature import to_json_scalar, validate_records
 from modelyard.errors import InvalidInputError, ModelyardError
 from modelyard.monitoring.spool import Spool
@@ -28,7 +30,7 @@ from modelyard.serving.cache import ResponseCache, cache_key
 from modelyard.serving.metrics import ServingMetrics
 from modelyard.serving.payloads import BodyTooLarge, decode_json, predict_inputs, read_body
 from modelyard.serving.responses import ORJSONResponse, error_response, status_for
-from modelyard.serving.table import EndpointTable, ServedModel
+from modelyard.serving.table import ArmRecorder, EndpointTable, ServedModel
 from modelyard.settings import Settings
 
 if TYPE_CHECKING:
@@ -98,14 +100,27 @@ def _noting_outcomes(
     serve: Callable[..., Awaitable[Response]],
 ) -> Callable[..., Awaitable[Response]]:
     """Note every answer of a served endpoint in the in-process outcome ring, for the
-    error-rate and request-rate alerts: one deque append (O(1), no lock)."""
+    error-rate and request-rate alerts: one deque append (O(1), no lock). Requests
+    routed by a traffic policy are also noted per version in the arm recorder (canary
+    analysis)."""
 
     @functools.wraps(serve)
     async def noted(request: Request, name: str, *args: Any, **kwargs: Any) -> Response:
+        started = time.perf_counter()
         response = await serve(request, name, *args, **kwargs)
         outcomes: OutcomeRing | None = getattr(request.state, "outcomes", None)
         if outcomes is not None and name in request.state.table.served:
             outcomes.record(name, response.status_code < 400)
+        routed: str | None = getattr(request.state, "routed_ref", None)
+        arms: ArmRecorder | None = getattr(request.state, "arms", None)
+        if routed is not None and arms is not None:
+            arms.record(
+                name,
+                routed,
+                response.status_code == 200,
+                (time.perf_counter() - started) * 1000,
+                getattr(request.state, "routed_output", None),
+            )
         return response
 
     return noted
@@ -121,13 +136,27 @@ async def serve_prediction(
     kind: str = "native",
     explain: bool = False,
 ) -> Response:
-    """The one predict path every wire format shares: decode, validate, predict, log, encode."""
+    """The one predict path every wire format shares: decode, validate, predict, log, encode.
+
+    With a traffic policy on the endpoint, :func:`~modelyard.domain.rollout.route`
+    picks the version that answers (O(1): one hash, no IO). The ``X-Routing-Key``
+    header makes the choice sticky: the same key lands on the same version (canary or
+    A/B arm) in every process, replica and restart; without it each request is routed
+    at random. The response's ``model.version`` (and ``X-Model-Version``) say which
+    version answered.
+    """
     started = time.perf_counter()
     request_id: str = request.state.request_id
     m: ServingMetrics = request.state.metrics
     served: ServedModel | None = request.state.table.get(name)
     if served is None:
         return error_response(404, "not_found", f"endpoint {name!r} not found", request_id)
+    if served.policy is not None:
+        decision = route(
+            served.policy, request.headers.get("x-routing-key"), random.getrandbits(64)
+        )
+        served = served.variants.get(decision.serve_ref, served)
+        request.state.routed_ref = served.ref
     version = served.version_label
     headers = {"x-model-version": version}
     settings: Settings = request.state.settings
@@ -174,6 +203,11 @@ async def serve_prediction(
         return _fail(m, name, version, status, exc, request_id, headers)
     except ModelyardError as exc:
         return _fail(m, name, version, status_for(exc), exc, request_id, headers)
+    except ClientDisconnect:
+        # The caller went away mid-request (e.g. a load generator stopping): not an error
+        # of the model; counted as 499 like nginx does.
+        m.requests.labels(name, version, "499").inc()
+        return Response(status_code=499)
     except Exception:
         log.exception("endpoint %s version %s: prediction failed [%s]", name, version, request_id)
         m.requests.labels(name, version, "500").inc()
@@ -186,6 +220,8 @@ async def serve_prediction(
             headers=headers,
         )
     outputs: dict[str, Any] = {"predictions": result.predictions}
+    if getattr(request.state, "routed_ref", None) is not None:
+        request.state.routed_output = result.predictions[0] if result.predictions else None
     if result.probabilities is not None:
         outputs["probabilities"] = result.probabilities
     elapsed = time.perf_counter() - started
