@@ -559,3 +559,39 @@ def test_to_json_scalar() -> None:
     assert to_json_scalar(np.nan) is None and to_json_scalar(pd.NaT) is None
     assert to_json_scalar(pd.NA) is None and to_json_scalar(np.datetime64("NaT")) is None
     assert to_json_scalar(np.datetime64("2024-01-02")) == "2024-01-02T00:00:00"
+
+
+def test_numeric_fast_path_matches_the_general_path() -> None:
+    import numpy as np
+    import pandas as pd
+
+    from modelyard.domain import signature as sigmod
+
+    rng = np.random.default_rng(0)
+    sig = sigmod.Signature(
+        inputs=(
+            sigmod.ColumnSpec("a", "float"),
+            sigmod.ColumnSpec("b", "integer"),
+            sigmod.ColumnSpec("c", "float"),
+        ),
+        output=sigmod.OutputSpec("regression"),
+    )
+    records = [{"a": float(rng.normal()), "b": int(rng.integers(0, 9)), "c": 3} for _ in range(7)]
+    records[2]["b"] = 4.0  # an integral float is an integer
+    fast = sigmod._numeric_fast_path(sig, records)
+    assert fast is not None
+    count = len(records)
+    slow = sigmod._assemble(
+        sig,
+        {
+            s.name: sigmod._from_objects(
+                s, np.fromiter((r[s.name] for r in records), dtype=object, count=count)
+            )
+            for s in sig.inputs
+        },
+        count,
+    )
+    pd.testing.assert_frame_equal(fast, slow)
+    assert sigmod.validate_records(sig, records).equals(slow)
+    for bad in ({"a": True}, {"b": 1.5}, {"a": None}, {"c": "1"}, {"a": float("inf")}):
+        assert sigmod._numeric_fast_path(sig, [{**records[0], **bad}]) is None

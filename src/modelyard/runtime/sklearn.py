@@ -55,20 +55,35 @@ class SklearnModel(LoadedModel):
         classes = getattr(model, "classes_", None)
         self.classes: list[Any] | None = None if classes is None else plain_list(classes)
         self.has_proba = self.classes is not None and hasattr(model, "predict_proba")
+        self.as_array = _numeric_estimator(model, signature)
+        if self.as_array:
+            # Column order is guaranteed by the signature, so the estimator can take a
+            # plain array; without its recorded names it skips the costly name check.
+            del model.feature_names_in_
 
     def _predict(self, frame: pd.DataFrame) -> Prediction:
+        x: Any = frame.to_numpy(dtype=np.float64) if self.as_array else frame
         if self.classes is None:
-            return Prediction(float_list(self.model.predict(frame)))
+            return Prediction(float_list(self.model.predict(x)))
         if not self.has_proba:
-            return Prediction(plain_list(self.model.predict(frame)))
+            return Prediction(plain_list(self.model.predict(x)))
         # One pass: labels are the most probable class (what predict does for the
         # classifiers scikit-learn ships with predict_proba), so don't run the model twice.
-        matrix = self.model.predict_proba(frame)
+        matrix = self.model.predict_proba(x)
         labels = [self.classes[i] for i in np.argmax(matrix, axis=1).tolist()]
         return Prediction(labels, probability_rows(matrix, self.classes))
 
     def explain(self, frame: pd.DataFrame) -> list[dict[str, float]]:
         return linear_contributions(self.model, validate_frame(self.signature, frame))
+
+
+def _numeric_estimator(model: Any, signature: Signature) -> bool:
+    """A bare estimator (no pipeline) fitted on exactly the signature's numeric columns."""
+    if hasattr(model, "steps") or hasattr(model, "transformers"):
+        return False
+    names = getattr(model, "feature_names_in_", None)
+    numeric = all(spec.type in ("integer", "float") for spec in signature.inputs)
+    return numeric and names is not None and list(names) == signature.columns
 
 
 class SklearnFlavor(Flavor):
