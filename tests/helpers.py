@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import threading
+from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pandas as pd
 from sklearn.linear_model import LogisticRegression
@@ -60,3 +62,29 @@ class PickyModel:
         if (frame["x1"] > 100).any():
             raise RuntimeError("secret internal detail: x1 out of range")
         return [float(v) for v in frame["x1"]]
+
+
+class Receiver:
+    """A loopback HTTP receiver recording what it gets."""
+
+    def __init__(self, port: int = 0) -> None:
+        received = self.received = []  # type: list[tuple[dict[str, str], bytes]]
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802
+                body = self.rfile.read(int(self.headers["content-length"]))
+                received.append(({k.lower(): v for k, v in self.headers.items()}, body))
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = HTTPServer(("127.0.0.1", port), Handler)
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()

@@ -51,8 +51,8 @@ def test_blue_green_rollback_and_history(ws: Workspace) -> None:
 
 def test_rollout_refusals_change_nothing(ws: Workspace, tmp_path: Path) -> None:
     service = RolloutService(ws.store, ws.registry)
-    with pytest.raises(InvalidInputError, match="unknown strategy 'canary'"):
-        service.start("ep", "m:2", strategy="canary")
+    with pytest.raises(InvalidInputError, match="unknown strategy 'bogus'"):
+        service.start("ep", "m:2", strategy="bogus")
     with pytest.raises(ConflictError, match="already serves"):
         service.start("ep", "m:1")
     model, x, _ = fitted_logreg()

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 from starlette.testclient import TestClient
 
+from helpers import Receiver
 from modelyard.monitoring.webhooks import WebhookService, backoff_delay, enqueue
 from modelyard.security.credentials import read_credentials
 from modelyard.security.outbound import OutboundPolicy
@@ -20,32 +19,6 @@ from modelyard.serving.app import create_app
 from modelyard.settings import Settings
 from modelyard.store.orm import DeliveryRow
 from modelyard.store.store import open_store
-
-
-class Receiver:
-    """A loopback HTTP receiver recording what it gets."""
-
-    def __init__(self, port: int = 0) -> None:
-        received = self.received = []  # type: list[tuple[dict[str, str], bytes]]
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802
-                body = self.rfile.read(int(self.headers["content-length"]))
-                received.append(({k.lower(): v for k, v in self.headers.items()}, body))
-                self.send_response(204)
-                self.end_headers()
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = HTTPServer(("127.0.0.1", port), Handler)
-        self.port = self.server.server_address[1]
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from modelyard.api.schemas import (
     RollbackRequest,
     RolloutRequest,
 )
-from modelyard.deployments.rollout import RolloutService
+from modelyard.deployments.rollout import RolloutService, canary_config
 from modelyard.deployments.service import EndpointService
 from modelyard.domain.refs import check_name
 from modelyard.domain.security import Permission, Role
@@ -112,6 +112,7 @@ async def start_rollout(request: Request) -> Response:
     if refused is not None:
         return refused
     service = RolloutService(request.state.store)
+    config = canary_config(body.canary, body.steps) if body.strategy == "canary" else None
     endpoint = await run_in_threadpool(
         lambda: service.start(
             name,
@@ -121,6 +122,7 @@ async def start_rollout(request: Request) -> Response:
             force=body.force,
             override_reason=body.override_reason,
             reason=body.reason,
+            config=config,
         )
     )
     return ORJSONResponse(plain(endpoint), status_code=201)
@@ -193,7 +195,7 @@ OPERATIONS = [
         "/v1/endpoints/{name}/rollouts",
         start_rollout,
         Permission.DEPLOY,
-        "Start a rollout (blue-green: verified, warmed, atomic switch)",
+        "Start a rollout (blue-green: atomic switch; canary: analysed steps)",
         "rollouts",
         request_model=RolloutRequest,
         idempotent=True,

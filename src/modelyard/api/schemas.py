@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -49,10 +49,18 @@ class WebhookCreate(Strict):
 
 class RolloutRequest(Strict):
     model: str = Field(min_length=1, max_length=200, description="NAME:VERSION")
-    strategy: Literal["blue-green"] = "blue-green"
+    strategy: Literal["blue-green", "canary"] = "blue-green"
     force: bool = Field(default=False, description="Switch despite a breaking signature.")
     override_reason: str | None = Field(default=None, max_length=2000)
     reason: str = Field(default="", max_length=2000)
+    steps: list[float] | None = Field(
+        default=None, max_length=20, description="Canary: traffic percent per step, ending at 100."
+    )
+    canary: dict[str, Any] | None = Field(
+        default=None,
+        description="Canary analysis settings (CanaryConfig: min_requests, min_duration_s, "
+        "look_interval_s, alpha, latency_quantile, guardrails, ...).",
+    )
 
 
 class RollbackRequest(Strict):

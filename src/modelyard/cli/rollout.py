@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import json
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
 from modelyard.cli.context import console, print_json, workspace
-from modelyard.deployments.rollout import STRATEGIES, RolloutService
+from modelyard.deployments.rollout import STRATEGIES, RolloutService, canary_config
+from modelyard.errors import InvalidInputError
 
 rollout_app = typer.Typer(help="Roll out model versions safely.", no_args_is_help=True)
 
@@ -23,8 +25,24 @@ def start(
         str | None, typer.Option(help="Admin override for a version that failed its gates.")
     ] = None,
     reason: Annotated[str, typer.Option(help="Why (recorded).")] = "",
+    steps: Annotated[
+        str | None, typer.Option(help="Canary steps in percent, e.g. 5,25,50,100.")
+    ] = None,
+    canary: Annotated[
+        str | None,
+        typer.Option(
+            help='Canary analysis settings as JSON, e.g. \'{"min_requests": 500, '
+            '"min_duration_s": 120}\' (CanaryConfig fields).'
+        ),
+    ] = None,
 ) -> None:
-    """Switch an endpoint to a new version: verified, warmed, atomic, reversible."""
+    """Roll out a new version: blue-green (verified, warmed, atomic, reversible) or
+    canary (stepwise, each step analysed against the primary by the servers)."""
+    config = None
+    if strategy == "canary":
+        config = canary_config(_json_option(canary, "--canary"), _steps(steps))
+    elif steps is not None or canary is not None:
+        raise InvalidInputError("--steps and --canary apply to --strategy canary", field="steps")
     with workspace() as ws:
         ep = RolloutService(ws.store, ws.registry).start(
             endpoint,
@@ -34,11 +52,42 @@ def start(
             force=force,
             override_reason=override_reason,
             reason=reason,
+            config=config,
         )
+    if strategy == "canary" and config is not None:
+        console.print(
+            f"[green]✓[/] canary of {model} on {endpoint} started at {config.steps[0]:g}% "
+            f"(steps {', '.join(f'{s:g}' for s in config.steps)}; revision {ep.revision}); "
+            f"`modelyard rollout status {endpoint}` shows the analysis"
+        )
+        return
     console.print(
         f"[green]✓[/] {endpoint} → {ep.model}:{ep.version} ({strategy}, revision {ep.revision}); "
         f"`modelyard rollback {endpoint}` returns to the previous version"
     )
+
+
+def _steps(raw: str | None) -> list[float] | None:
+    if raw is None:
+        return None
+    try:
+        return [float(part) for part in raw.split(",") if part.strip()]
+    except ValueError:
+        raise InvalidInputError(
+            f"--steps must be comma-separated percentages, got {raw!r}", field="steps"
+        ) from None
+
+
+def _json_option(raw: str | None, option: str) -> dict[str, Any] | None:
+    if raw is None:
+        return None
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise InvalidInputError(f"{option} is not valid JSON: {exc}", field=option) from None
+    if not isinstance(value, dict):
+        raise InvalidInputError(f"{option} must be a JSON object", field=option)
+    return value
 
 
 @rollout_app.command("status")
@@ -56,6 +105,18 @@ def status(
         f"[bold]{endpoint}[/]: serving {info['serving']} (revision {info['revision']}), "
         f"traffic {info['traffic']}, rollback target {info['rollback_target'] or '-'}"
     )
+    rollout = info.get("rollout")
+    if rollout:
+        steps = ", ".join(f"{s:g}" for s in rollout["steps"])
+        console.print(
+            f"rollout: {rollout['strategy']} of {rollout['candidate']} is {rollout['status']} "
+            f"at {rollout['share']:g}% (step {rollout['step'] + 1} of [{steps}], "
+            f"{rollout['looks']} looks this step)"
+            + (f", waiting for {rollout['waiting_for']}" if rollout["waiting_for"] else "")
+        )
+        last = rollout.get("last_analysis")
+        if last:
+            console.print(f"last analysis: {last['outcome']}: {last['reason']}")
 
 
 @rollout_app.command("history")
@@ -71,8 +132,9 @@ def history(
         return
     table = Table("at", "by", "action", "from", "to", "reason")
     for e in events:
+        action = e["action"] + (f" → {e['outcome']}" if e.get("outcome") else "")
         table.add_row(
-            e["at"][:19], e["actor"], e["action"], e["from"] or "-", e["to"] or "-", e["reason"]
+            e["at"][:19], e["actor"], action, e["from"] or "-", e["to"] or "-", e["reason"]
         )
     console.print(table)
 

@@ -6,6 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from modelyard.domain.rollout.policy import TrafficPolicy
 from modelyard.errors import InvalidInputError
 
 
@@ -20,6 +21,14 @@ class EndpointConfig(BaseModel):
     cache_ttl_s: float | None = Field(default=None, ge=0, le=86_400)
     low_confidence_threshold: float | None = Field(default=None, ge=0, le=1)
     timeout_s: float | None = Field(default=None, gt=0, le=600)
+    traffic: dict[str, Any] | None = Field(
+        default=None,
+        description="Traffic policy (TrafficPolicy.to_dict): canary, shadows, A/B arms, "
+        "fallback; written by rollouts, read by every replica on refresh.",
+    )
+    rollout: dict[str, Any] | None = Field(
+        default=None, description="The endpoint's latest rollout (RolloutState.to_dict)."
+    )
 
 
 def parse_endpoint_config(data: object, columns: list[str] | None = None) -> EndpointConfig:
@@ -30,6 +39,11 @@ def parse_endpoint_config(data: object, columns: list[str] | None = None) -> End
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "config"
         raise InvalidInputError(f"{where}: {first['msg']}", field=where) from None
+    if config.traffic is not None:
+        try:
+            TrafficPolicy.from_dict(config.traffic)
+        except InvalidInputError as exc:
+            raise InvalidInputError(f"traffic: {exc.message}", field="traffic") from None
     if columns is not None:
         unknown = sorted(set(config.pii_columns) - set(columns))
         if unknown:

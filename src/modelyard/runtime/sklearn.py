@@ -8,6 +8,7 @@ load without a trust flag while anything else needs ``trusted=True``.
 
 from __future__ import annotations
 
+import copy
 import io
 from pathlib import Path
 from typing import Any
@@ -56,20 +57,24 @@ class SklearnModel(LoadedModel):
         self.classes: list[Any] | None = None if classes is None else plain_list(classes)
         self.has_proba = self.classes is not None and hasattr(model, "predict_proba")
         self.as_array = _numeric_estimator(model, signature)
+        self._runner = model
         if self.as_array:
-            # Column order is guaranteed by the signature, so the estimator can take a
-            # plain array; without its recorded names it skips the costly name check.
-            del model.feature_names_in_
+            # Column order is guaranteed by the signature, so a shallow copy without the
+            # recorded names takes a plain array and skips the costly name check; the
+            # original object (used by compile and explain) keeps its names.
+            self._runner = copy.copy(model)
+            del self._runner.feature_names_in_
 
     def _predict(self, frame: pd.DataFrame) -> Prediction:
         x: Any = frame.to_numpy(dtype=np.float64) if self.as_array else frame
+        runner = self._runner
         if self.classes is None:
-            return Prediction(float_list(self.model.predict(x)))
+            return Prediction(float_list(runner.predict(x)))
         if not self.has_proba:
-            return Prediction(plain_list(self.model.predict(x)))
+            return Prediction(plain_list(runner.predict(x)))
         # One pass: labels are the most probable class (what predict does for the
         # classifiers scikit-learn ships with predict_proba), so don't run the model twice.
-        matrix = self.model.predict_proba(x)
+        matrix = runner.predict_proba(x)
         labels = [self.classes[i] for i in np.argmax(matrix, axis=1).tolist()]
         return Prediction(labels, probability_rows(matrix, self.classes))
 

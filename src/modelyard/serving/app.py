@@ -25,9 +25,10 @@ from modelyard.api import webhooks as webhooks_api
 from modelyard.api.openapi import build_openapi
 from modelyard.api.operations import Operation
 from modelyard.api.schemas import PredictRequest
+from modelyard.deployments.rollout import RolloutService
 from modelyard.deployments.service import EndpointService
 from modelyard.domain.security import Permission
-from modelyard.errors import ModelyardError
+from modelyard.errors import ConflictError, ModelyardError
 from modelyard.monitoring.alerting import (
     AlertingService,
     AlertMetrics,
@@ -50,7 +51,7 @@ from modelyard.serving.guard import AuthTable, RateLimits
 from modelyard.serving.hygiene import LOOPBACK_HOSTS, HygieneMiddleware
 from modelyard.serving.metrics import ServingMetrics
 from modelyard.serving.responses import ORJSONResponse, error_response
-from modelyard.serving.table import EndpointTable
+from modelyard.serving.table import ArmRecorder, EndpointTable
 from modelyard.settings import Settings
 from modelyard.store.store import Store, open_store
 
@@ -76,6 +77,7 @@ class State(TypedDict):
     monitoring: MonitoringConfig
     outcomes: OutcomeRing
     alerting: AlertingService
+    arms: ArmRecorder
 
 
 def _sync(state: State) -> None:
@@ -113,6 +115,31 @@ def _drift_gauges(state: State) -> None:
                 score = column.get("js_distance")
             if score is not None:
                 metrics.drift_score.labels(name, column["column"]).set(score)
+
+
+def _rollout_looks(state: State, rollouts: RolloutService) -> None:
+    """Analyse running canaries (each at its own ``look_interval_s``) and abort
+    rollouts whose versions failed to load here. A conflict means another replica
+    decided this step first: its decision stands."""
+    table = state["table"]
+    for name, (revision, message) in list(table.errors.items()):
+        served = table.served.get(name)
+        pending = served is None or served.revision != revision
+        try:
+            if pending:
+                rollouts.abort_unloadable(name, revision, message)
+        except ConflictError:
+            pass
+    for name, served in list(table.served.items()):
+        rollout = served.config.rollout
+        if not rollout or rollout.get("strategy") != "canary":
+            continue
+        if rollout.get("status") != "running":
+            continue
+        try:
+            rollouts.look(name, state["arms"])
+        except ConflictError:
+            log.info("canary %s: another replica decided this look", name)
 
 
 def allowed_hosts_for(settings: Settings, bind_host: str | None) -> list[str] | None:
@@ -201,6 +228,7 @@ def create_app(
             "monitoring": monitoring,
             "outcomes": outcomes,
             "alerting": alerting,
+            "arms": ArmRecorder(),
         }
         await asyncio.to_thread(_sync, state)
         tasks = [
@@ -211,6 +239,16 @@ def create_app(
         tasks.append(
             asyncio.create_task(
                 _every(settings.webhook_interval_s, webhooks.deliver_due, "webhook delivery")
+            )
+        )
+        rollouts = RolloutService(active, registry)
+        tasks.append(
+            asyncio.create_task(
+                _every(
+                    settings.refresh_interval_s,
+                    lambda: _rollout_looks(state, rollouts),
+                    "rollout analysis",
+                )
             )
         )
         if settings.drift_interval_s > 0:

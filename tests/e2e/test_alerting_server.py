@@ -13,9 +13,9 @@ import pandas as pd
 import pytest
 import yaml
 from starlette.testclient import TestClient
-from test_webhooks import Receiver
 from typer.testing import CliRunner
 
+from helpers import Receiver
 from modelyard.cli.main import app as cli
 from modelyard.domain.signature import ColumnSpec, OutputSpec, Signature
 from modelyard.errors import InvalidInputError
