@@ -98,3 +98,39 @@ def test_unwritable_spool_is_refused(tmp_path: Path) -> None:
     blocker.write_text("not a directory")
     with pytest.raises(SpoolUnavailable, match="refusing to serve without a prediction log"):
         Spool(blocker / "spool")
+
+
+@pytest.mark.postgres
+def test_rate_limits_are_shared_through_redis() -> None:
+    """Two servers (two limiters) configured with one Redis share one budget."""
+    import asyncio
+    import os
+    import uuid
+
+    import redis
+
+    from modelyard.serving.guard import RateLimits
+
+    url = os.environ.get("MODELYARD_TEST_REDIS_URL", "redis://127.0.0.1:6379")
+    probe = redis.Redis.from_url(url, socket_timeout=1)
+    try:
+        probe.ping()
+    except redis.exceptions.RedisError as exc:
+        if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
+            pytest.fail(f"Redis not reachable at {url} (CI=true requires it): {exc}")
+        pytest.skip(f"Redis not reachable at {url}: {exc}")
+    finally:
+        probe.close()
+    settings = Settings(rate_limit_storage=url, rate_limit_per_key="3/minute")
+    key = uuid.uuid4().hex
+
+    async def hits() -> list[bool]:
+        first, second = RateLimits(settings), RateLimits(settings)
+        out = []
+        for limiter in (first, second, first, second):
+            out.append(await limiter.check(limiter.per_key, "key", key) is None)
+        await first.close()
+        await second.close()
+        return out
+
+    assert asyncio.run(hits()) == [True, True, True, False]

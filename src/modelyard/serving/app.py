@@ -285,6 +285,7 @@ def create_app(
                 spool.close()
                 with contextlib.suppress(Exception):
                     await asyncio.to_thread(ship_pending, active, settings.resolved_spool_dir)
+            await state["rate_limits"].close()
             if own_store:
                 active.close()
 

@@ -46,13 +46,22 @@ class RateLimits:
         uri = settings.rate_limit_storage
         if not uri.startswith("async+"):
             uri = f"async+{uri}"  # the hot path is async: use the asyncio storages
-        storage = storage_from_string(uri)
+        # Redis through redis-py's asyncio client (the `redis` extra), not coredis.
+        options = {"implementation": "redispy"} if "redis" in uri.split("://")[0] else {}
+        storage = storage_from_string(uri, **options)
         assert isinstance(storage, Storage)
         self.storage = storage
         self.limiter = MovingWindowRateLimiter(self.storage)
         self.per_key: list[RateLimitItem] = parse_many(settings.rate_limit_per_key)
         self.per_endpoint: list[RateLimitItem] = parse_many(settings.rate_limit_per_endpoint)
         self.failed_auth: list[RateLimitItem] = parse_many(settings.rate_limit_failed_auth)
+
+    async def close(self) -> None:
+        """Close a networked storage's connections (Redis); memory storage has none."""
+        client = getattr(getattr(self.storage, "bridge", None), "storage", None)
+        closer = getattr(client, "aclose", None)
+        if closer is not None:
+            await closer()
 
     async def check(self, items: list[RateLimitItem], *identifiers: str) -> float | None:
         """``None`` if allowed, else seconds until a retry may succeed."""
