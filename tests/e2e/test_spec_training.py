@@ -109,3 +109,20 @@ def test_cli_init_train_card(tmp_path: Path) -> None:
     assert json.loads(listed.stdout)[0]["params"]["gates_passed"] is True
     checked = cli("datasets", "check", "quickstart", "--json")
     assert json.loads(checked.stdout)["expectations"]["passed"] is True
+
+
+def test_spec_pii_tags_protect_the_endpoint_log(ws: Workspace, tmp_path: Path) -> None:
+    spec = yaml.safe_load(spec_template())
+    spec["candidates"] = [{"name": "logistic_regression"}]
+    spec["seeds"] = 1
+    spec["evaluation"]["n_boot"] = 100
+    spec["gates"] = []
+    spec["features"] = [
+        f if not (isinstance(f, str) and f == "income") else {"name": "income", "pii": True}
+        for f in spec["features"]
+    ]
+    path = tmp_path / "pii.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    _, version, _ = SpecTrainingService(ws.store, ws.registry).train(path)
+    endpoint = ws.deploy("ep", version.ref)
+    assert endpoint.config["pii_columns"] == ["income"]

@@ -100,7 +100,6 @@ def test_unwritable_spool_is_refused(tmp_path: Path) -> None:
         Spool(blocker / "spool")
 
 
-@pytest.mark.postgres
 def test_rate_limits_are_shared_through_redis() -> None:
     """Two servers (two limiters) configured with one Redis share one budget."""
     import asyncio

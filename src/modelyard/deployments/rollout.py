@@ -143,7 +143,7 @@ class RolloutService:
             note = f"{note} [gates overridden: {override_reason}]"
         with self.store.session() as session:
             row = ModelRepository(session).resolve(parse_model_ref(version.ref))
-            return EndpointRepository(session).point(
+            pointed = EndpointRepository(session).point(
                 endpoint,
                 row,
                 actor=actor,
@@ -151,6 +151,7 @@ class RolloutService:
                 action=f"rollout.{strategy}",
                 reason=note,
             )
+        return self.endpoints.apply_spec_pii(pointed, version, actor=actor)
 
     def rollback(self, endpoint: str, *, actor: str = "local", reason: str = "") -> Endpoint:
         """Return ``endpoint`` to the version it served before its last change.

@@ -12,9 +12,19 @@ from modelyard.domain.refs import check_name, parse_model_ref
 from modelyard.errors import ModelLoadError, ModelyardError
 from modelyard.registry.service import RegistryService
 from modelyard.runtime.base import LoadedModel
+from modelyard.store.orm import RunRow
 from modelyard.store.repositories.endpoints import EndpointRepository
 from modelyard.store.repositories.models import ModelRepository
 from modelyard.store.store import Store
+
+
+def spec_pii_columns(store: Store, run_id: str | None) -> list[str]:
+    """Columns the training spec of a run tagged as personal data."""
+    if run_id is None:
+        return []
+    with store.session() as session:
+        run = session.get(RunRow, run_id)
+        return list(run.params.get("pii_columns", [])) if run is not None else []
 
 
 def warm(version: ModelVersion, loaded: LoadedModel) -> None:
@@ -47,7 +57,16 @@ class EndpointService:
         warm(version, loaded)
         with self.store.session() as session:
             row = ModelRepository(session).resolve(parse_model_ref(version.ref))
-            return EndpointRepository(session).point(endpoint, row, actor=actor)
+            pointed = EndpointRepository(session).point(endpoint, row, actor=actor)
+        return self.apply_spec_pii(pointed, version, actor=actor)
+
+    def apply_spec_pii(self, endpoint: Endpoint, version: ModelVersion, *, actor: str) -> Endpoint:
+        """Protect the columns the version's spec tagged ``pii: true`` on this endpoint."""
+        tagged = set(spec_pii_columns(self.store, version.run_id))
+        current = set(endpoint.config.get("pii_columns", []))
+        if not tagged or tagged <= current:
+            return endpoint
+        return self.configure(endpoint.name, {"pii_columns": sorted(current | tagged)}, actor=actor)
 
     def configure(self, name: str, updates: dict[str, Any], *, actor: str = "local") -> Endpoint:
         """Change serving options of an endpoint (validated against its model's inputs)."""

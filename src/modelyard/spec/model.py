@@ -82,6 +82,11 @@ class FeatureSpec(_Section):
 
     name: str = Field(min_length=1)
     role: FeatureRole | None = None
+    pii: bool = Field(
+        default=False,
+        description="Personal data: redacted or encrypted in the prediction log of any "
+        "endpoint that serves a model trained from this spec.",
+    )
 
 
 class SplitSpec(_Section):

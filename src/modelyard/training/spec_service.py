@@ -89,6 +89,9 @@ class SpecTrainingService:
             "candidate": result.best_candidate,
             "seeds": result.seeds,
             "packages": package_versions(),
+            "pii_columns": sorted(
+                f.name for f in spec.features if f.pii and f.name in result.feature_columns
+            ),
             "gates_passed": result.gates_passed,
             "gate_results": result.gate_results,
             "holdout_ids_sha256": hashlib.sha256(holdout_ids).hexdigest(),
