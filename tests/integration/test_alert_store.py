@@ -188,3 +188,19 @@ def test_bad_monitoring_sections_name_the_key(section: dict, field: str) -> None
         parse_monitoring(section)
     assert info.value.field == field
     assert field in info.value.message
+
+
+def test_drift_thresholds_come_from_the_spec_monitoring_section() -> None:
+    from modelyard.errors import InvalidInputError
+    from modelyard.monitoring.alerting import parse_monitoring
+
+    config = parse_monitoring({"drift": {"alpha": 0.01, "psi_threshold": 0.2, "min_rows": 50}})
+    assert (config.drift.alpha, config.drift.psi_threshold, config.drift.min_rows) == (
+        0.01,
+        0.2,
+        50,
+    )
+    with pytest.raises(InvalidInputError, match="monitoring.drift.alpah: unknown key"):
+        parse_monitoring({"drift": {"alpah": 0.01}})
+    with pytest.raises(InvalidInputError, match="monitoring.drift.alpha"):
+        parse_monitoring({"drift": {"alpha": 3}})

@@ -38,6 +38,7 @@ State and notification
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import math
@@ -64,6 +65,7 @@ from modelyard.domain.alerts import (
     volume_zscore,
 )
 from modelyard.domain.cost import CostModel, model_for, parse_cost_models, window_cost
+from modelyard.domain.drift import DriftConfig
 from modelyard.domain.quality_estimation import DEFAULT_MIN_LABELS
 from modelyard.domain.refs import check_name
 from modelyard.errors import ConflictError, InvalidInputError, ModelyardError
@@ -112,6 +114,7 @@ class MonitoringConfig:
     rules: list[AlertRule] = field(default_factory=list)
     cost_models: dict[str, CostModel] = field(default_factory=dict)
     webhooks: list[WebhookSpec] = field(default_factory=list)
+    drift: DriftConfig = field(default_factory=DriftConfig)
     source: str | None = None
 
 
@@ -193,8 +196,31 @@ def parse_monitoring(section: object, *, source: str | None = None) -> Monitorin
         rules=parse_rules(section.get("alerts"), path="monitoring.alerts"),
         cost_models=parse_cost_models(section.get("cost"), path="monitoring.cost"),
         webhooks=parse_webhooks(section.get("webhooks"), path="monitoring.webhooks"),
+        drift=parse_drift_config(section.get("drift"), path="monitoring.drift"),
         source=source,
     )
+
+
+def parse_drift_config(data: object, *, path: str = "monitoring.drift") -> DriftConfig:
+    """``monitoring.drift`` thresholds (any DriftConfig field); errors name the key."""
+    if data is None:
+        return DriftConfig()
+    if not isinstance(data, Mapping):
+        raise InvalidInputError(f"{path}: expected a mapping, got {data!r}", field=path)
+    allowed = {f.name for f in dataclasses.fields(DriftConfig)}
+    unknown = sorted(set(map(str, data)) - allowed)
+    if unknown:
+        raise InvalidInputError(
+            f"{path}.{unknown[0]}: unknown key; allowed: {', '.join(sorted(allowed))}",
+            field=f"{path}.{unknown[0]}",
+        )
+    try:
+        return DriftConfig(**{str(k): v for k, v in data.items()})
+    except InvalidInputError as exc:
+        key = f"{path}.{exc.field}" if exc.field else path
+        raise InvalidInputError(f"{key}: {exc.message}", field=key) from None
+    except TypeError as exc:
+        raise InvalidInputError(f"{path}: {exc}", field=path) from None
 
 
 def load_monitoring_config(settings: Settings) -> MonitoringConfig:

@@ -107,9 +107,15 @@ def prediction_sensitivity(model: LoadedModel, sample: pd.DataFrame) -> dict[str
 class DriftService:
     """Builds (and caches) references per model version and scores windows against them."""
 
-    def __init__(self, store: Store, registry: RegistryService | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        registry: RegistryService | None = None,
+        config: DriftConfig | None = None,
+    ) -> None:
         self.store = store
         self.registry = registry or RegistryService(store)
+        self.config = config or DriftConfig()
         self._references: OrderedDict[
             str, tuple[DriftReference, dict[str, float], pd.DataFrame]
         ] = OrderedDict()
@@ -177,7 +183,7 @@ class DriftService:
         exclude = tuple(current.config.get("pii_columns", ()))
         frame = window_frame(records, version).drop(columns=list(exclude))
         reference, importance = self.reference(version, exclude)
-        report = detect_drift(reference, frame, importance=importance, config=config)
+        report = detect_drift(reference, frame, importance=importance, config=config or self.config)
         return version, report, frame
 
     def summary(self, endpoint: str, window: timedelta | None = None) -> dict[str, Any]:

@@ -182,7 +182,7 @@ def create_app(
             if own_store:
                 active.close()
             raise
-        drift = DriftService(active, registry)
+        drift = DriftService(active, registry, monitoring.drift)
         outcomes = OutcomeRing(settings.outcome_ring_size)
         alerting = AlertingService(
             active,
