@@ -123,6 +123,7 @@ async def start_rollout(request: Request) -> Response:
             override_reason=body.override_reason,
             reason=body.reason,
             config=config,
+            share=body.share,
         )
     )
     return ORJSONResponse(plain(endpoint), status_code=201)
@@ -143,7 +144,8 @@ async def rollout_status(request: Request) -> Response:
     service = RolloutService(request.state.store)
     status = await run_in_threadpool(service.status, name)
     history = await run_in_threadpool(service.history, name)
-    return ORJSONResponse({**status, "history": history})
+    shadow = request.state.shadows.summary(name)
+    return ORJSONResponse({**status, "shadow": shadow or None, "history": history})
 
 
 OPERATIONS = [

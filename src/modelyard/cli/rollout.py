@@ -28,6 +28,9 @@ def start(
     steps: Annotated[
         str | None, typer.Option(help="Canary steps in percent, e.g. 5,25,50,100.")
     ] = None,
+    share: Annotated[
+        float | None, typer.Option(help="Shadow: percent of traffic mirrored (default 100).")
+    ] = None,
     canary: Annotated[
         str | None,
         typer.Option(
@@ -53,6 +56,7 @@ def start(
             override_reason=override_reason,
             reason=reason,
             config=config,
+            share=share,
         )
     if strategy == "canary" and config is not None:
         console.print(

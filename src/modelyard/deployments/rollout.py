@@ -59,9 +59,9 @@ from modelyard.store.repositories.endpoints import EndpointRepository
 from modelyard.store.repositories.models import ModelRepository
 from modelyard.store.store import Store
 
-STRATEGIES = ("blue-green", "canary")
+STRATEGIES = ("blue-green", "canary", "shadow")
 #: Strategies that split or mirror traffic through a stored policy.
-SPLIT_STRATEGIES = ("canary",)
+SPLIT_STRATEGIES = ("canary", "shadow")
 EVENT_ACTION = "rollout.event."
 
 

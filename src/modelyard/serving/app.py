@@ -51,6 +51,7 @@ from modelyard.serving.guard import AuthTable, RateLimits
 from modelyard.serving.hygiene import LOOPBACK_HOSTS, HygieneMiddleware
 from modelyard.serving.metrics import ServingMetrics
 from modelyard.serving.responses import ORJSONResponse, error_response
+from modelyard.serving.shadow import ShadowRunner
 from modelyard.serving.table import ArmRecorder, EndpointTable
 from modelyard.settings import Settings
 from modelyard.store.store import Store, open_store
@@ -78,6 +79,7 @@ class State(TypedDict):
     outcomes: OutcomeRing
     alerting: AlertingService
     arms: ArmRecorder
+    shadows: ShadowRunner
 
 
 def _sync(state: State) -> None:
@@ -229,6 +231,7 @@ def create_app(
             "outcomes": outcomes,
             "alerting": alerting,
             "arms": ArmRecorder(),
+            "shadows": ShadowRunner(),
         }
         await asyncio.to_thread(_sync, state)
         tasks = [
@@ -285,6 +288,7 @@ def create_app(
                 spool.close()
                 with contextlib.suppress(Exception):
                     await asyncio.to_thread(ship_pending, active, settings.resolved_spool_dir)
+            await state["shadows"].drain()
             await state["rate_limits"].close()
             if own_store:
                 active.close()

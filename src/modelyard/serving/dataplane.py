@@ -30,6 +30,7 @@ from modelyard.serving.cache import ResponseCache, cache_key
 from modelyard.serving.metrics import ServingMetrics
 from modelyard.serving.payloads import BodyTooLarge, decode_json, predict_inputs, read_body
 from modelyard.serving.responses import ORJSONResponse, error_response, status_for
+from modelyard.serving.shadow import ShadowRunner
 from modelyard.serving.table import ArmRecorder, EndpointTable, ServedModel
 from modelyard.settings import Settings
 
@@ -151,10 +152,12 @@ async def serve_prediction(
     served: ServedModel | None = request.state.table.get(name)
     if served is None:
         return error_response(404, "not_found", f"endpoint {name!r} not found", request_id)
+    shadows: list[ServedModel] = []
     if served.policy is not None:
         decision = route(
             served.policy, request.headers.get("x-routing-key"), random.getrandbits(64)
         )
+        shadows = [served.variants[r] for r in decision.shadows if r in served.variants]
         served = served.variants.get(decision.serve_ref, served)
         request.state.routed_ref = served.ref
     version = served.version_label
@@ -258,6 +261,11 @@ async def serve_prediction(
                 request_id,
                 headers={**headers, "retry-after": "1"},
             )
+    if shadows and hit is None:
+        runner: ShadowRunner = request.state.shadows
+        regression = served.signature.output.kind == "regression"
+        for shadow in shadows:
+            runner.mirror(name, shadow.ref, shadow.model, frame, result, regression)
     m.requests.labels(name, version, "200").inc()
     m.latency.labels(name, version).observe(elapsed)
     m.rows.labels(name, version).inc(len(result.predictions))
