@@ -148,6 +148,15 @@ async def rollout_status(request: Request) -> Response:
     return ORJSONResponse({**status, "shadow": shadow or None, "history": history})
 
 
+async def rollout_report(request: Request) -> Response:
+    name = check_name(request.path_params["name"], what="endpoint")
+    flush = request.state.flush_spool
+    if flush is not None:
+        await run_in_threadpool(flush)
+    report = await run_in_threadpool(RolloutService(request.state.store).report, name)
+    return ORJSONResponse(report)
+
+
 OPERATIONS = [
     Operation(
         "GET", "/v1/models", list_models, Permission.READ, "List registered models", "models"
@@ -219,6 +228,14 @@ OPERATIONS = [
         rollout_status,
         Permission.READ,
         "Rollout status and history (who, when, why)",
+        "rollouts",
+    ),
+    Operation(
+        "GET",
+        "/v1/endpoints/{name}/rollouts/report",
+        rollout_report,
+        Permission.READ,
+        "Per-version results since the rollout started, with an accuracy significance test",
         "rollouts",
     ),
 ]

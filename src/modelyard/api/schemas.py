@@ -49,9 +49,12 @@ class WebhookCreate(Strict):
 
 class RolloutRequest(Strict):
     model: str = Field(min_length=1, max_length=200, description="NAME:VERSION")
-    strategy: Literal["blue-green", "canary", "shadow"] = "blue-green"
+    strategy: Literal["blue-green", "canary", "shadow", "ab"] = "blue-green"
     share: float | None = Field(
-        default=None, gt=0, le=100, description="Shadow: percent of traffic mirrored."
+        default=None,
+        gt=0,
+        le=100,
+        description="Shadow: percent mirrored; A/B: the candidate arm's weight (default 50).",
     )
     force: bool = Field(default=False, description="Switch despite a breaking signature.")
     override_reason: str | None = Field(default=None, max_length=2000)

@@ -11,6 +11,7 @@ from rich.table import Table
 from modelyard.cli.context import console, print_json, workspace
 from modelyard.deployments.rollout import STRATEGIES, RolloutService, canary_config
 from modelyard.errors import InvalidInputError
+from modelyard.monitoring.shipper import ship_pending
 
 rollout_app = typer.Typer(help="Roll out model versions safely.", no_args_is_help=True)
 
@@ -29,7 +30,8 @@ def start(
         str | None, typer.Option(help="Canary steps in percent, e.g. 5,25,50,100.")
     ] = None,
     share: Annotated[
-        float | None, typer.Option(help="Shadow: percent of traffic mirrored (default 100).")
+        float | None,
+        typer.Option(help="Shadow: percent mirrored (default 100); A/B: candidate weight (50)."),
     ] = None,
     canary: Annotated[
         str | None,
@@ -151,3 +153,37 @@ def rollback(
     with workspace() as ws:
         ep = RolloutService(ws.store, ws.registry).rollback(endpoint, actor=ws.actor, reason=reason)
     console.print(f"[green]✓[/] {endpoint} rolled back to {ep.model}:{ep.version}")
+
+
+@rollout_app.command("report")
+def report(
+    endpoint: Annotated[str, typer.Argument(help="Endpoint name.")],
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Per-version results since the rollout started, with an accuracy significance test."""
+    with workspace() as ws:
+        ship_pending(ws.store, ws.settings.resolved_spool_dir)
+        result = RolloutService(ws.store, ws.registry).report(endpoint)
+    if as_json:
+        print_json(result)
+        return
+    table = Table("version", "requests", "rows", "labelled", "accuracy")
+    for name, arm in sorted(result["arms"].items()):
+        acc = arm["accuracy"]
+        table.add_row(
+            name,
+            str(arm["requests"]),
+            str(arm["rows"]),
+            str(arm["labelled"]),
+            f"{acc:.3f}" if acc is not None else "-",
+        )
+    console.print(table)
+    test = result["test"]
+    if test is None:
+        console.print("no significance test yet: both versions need labelled predictions")
+    else:
+        verdict = "significant" if test["significant_at_0.05"] else "not significant"
+        console.print(
+            f"accuracy difference {test['difference']:+.3f} (z {test['z']:.2f}, "
+            f"p {test['p_value']:.3g}): {verdict} at 0.05"
+        )

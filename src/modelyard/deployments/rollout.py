@@ -24,7 +24,9 @@ entry ``rollout.event.<kind>`` with its evidence.
 
 from __future__ import annotations
 
+import math
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select, update
@@ -57,11 +59,12 @@ from modelyard.store.orm import AuditRow, EndpointRow, ModelVersionRow
 from modelyard.store.repositories.audit import AuditRepository
 from modelyard.store.repositories.endpoints import EndpointRepository
 from modelyard.store.repositories.models import ModelRepository
+from modelyard.store.repositories.predictions import PredictionRepository
 from modelyard.store.store import Store
 
-STRATEGIES = ("blue-green", "canary", "shadow")
+STRATEGIES = ("blue-green", "canary", "shadow", "ab")
 #: Strategies that split or mirror traffic through a stored policy.
-SPLIT_STRATEGIES = ("canary", "shadow")
+SPLIT_STRATEGIES = ("canary", "shadow", "ab")
 EVENT_ACTION = "rollout.event."
 
 
@@ -199,6 +202,8 @@ class RolloutService:
         traffic: dict[str, float] = {serving: 100}
         if policy.canary is not None:
             traffic = {serving: 100 - policy.canary.share, policy.canary.ref: policy.canary.share}
+        elif policy.ab_arms is not None:
+            traffic = {arm.ref: arm.weight for arm in policy.ab_arms}
         out: dict[str, Any] = {
             "endpoint": endpoint,
             "serving": serving,
@@ -335,6 +340,38 @@ class RolloutService:
         self._persist(current, new, actor="canary-analysis")
         return new
 
+    def report(self, endpoint: str) -> dict[str, Any]:
+        """Per-version outcomes since the rollout started, from the prediction log and
+        feedback, with a two-sided two-proportion z-test on accuracy (A/B significance)."""
+        current = self.endpoints.get(endpoint)
+        state = self._state(current)
+        since = datetime.fromtimestamp(state.started_at, tz=UTC) if state else None
+        with self.store.session() as session:
+            repo = PredictionRepository(session)
+            records = repo.window(endpoint, since, limit=1_000_000)
+            labels = {(f.request_id, f.row): f.label for f in repo.feedback_for(endpoint)}
+        arms: dict[str, dict[str, Any]] = {}
+        for record in records:
+            arm = arms.setdefault(
+                f"{record.model}:{record.version}",
+                {"requests": 0, "rows": 0, "labelled": 0, "correct": 0},
+            )
+            arm["requests"] += 1
+            arm["rows"] += record.n_rows
+            for row, predicted in enumerate(record.outputs.get("predictions", [])):
+                label = labels.get((record.request_id, row))
+                if label is not None:
+                    arm["labelled"] += 1
+                    arm["correct"] += int(label == predicted)
+        for arm in arms.values():
+            arm["accuracy"] = arm["correct"] / arm["labelled"] if arm["labelled"] else None
+        return {
+            "endpoint": endpoint,
+            "strategy": state.strategy if state else None,
+            "arms": arms,
+            "test": two_proportion_test(arms) if len(arms) == 2 else None,
+        }
+
     def abort_unloadable(self, endpoint: str, revision: int, message: str) -> bool:
         """Abort the endpoint's rollout when its policy (``revision``) failed to load."""
         current = self.endpoints.get(endpoint)
@@ -466,3 +503,24 @@ def canary_config(
     if steps is not None:
         values["steps"] = steps
     return CanaryConfig.from_dict(values)
+
+
+def two_proportion_test(arms: dict[str, dict[str, Any]]) -> dict[str, Any] | None:
+    """Two-sided z-test that the arms' accuracies differ (None without labels on both)."""
+    (a_name, a), (b_name, b) = sorted(arms.items())
+    n1, n2 = a["labelled"], b["labelled"]
+    if not n1 or not n2:
+        return None
+    p1, p2 = a["correct"] / n1, b["correct"] / n2
+    pooled = (a["correct"] + b["correct"]) / (n1 + n2)
+    se = math.sqrt(pooled * (1 - pooled) * (1 / n1 + 1 / n2))
+    z = (p1 - p2) / se if se > 0 else 0.0
+    p_value = math.erfc(abs(z) / math.sqrt(2))
+    return {
+        "metric": "accuracy",
+        "arms": [a_name, b_name],
+        "difference": p1 - p2,
+        "z": z,
+        "p_value": p_value,
+        "significant_at_0.05": p_value < 0.05,
+    }
