@@ -61,7 +61,12 @@ class Settings(BaseSettings):
         default=None, description="Local spool for prediction records; default home/spool."
     )
     ship_interval_s: float = Field(
-        default=0.5, gt=0, description="How often spooled records move to the store."
+        default=0.1,
+        gt=0,
+        description=(
+            "How often spooled records move to the store (small, frequent batches keep "
+            "the shipper from stalling the event loop)."
+        ),
     )
 
     # Security (on by default; see README "Security").

@@ -40,6 +40,21 @@ def test_ab_arms_are_sticky_and_reported(tmp_path: Path) -> None:
         while client.get("/v1/endpoints/ep/rollouts").json()["traffic"].get("m:2") is None:
             assert time.monotonic() < deadline
             time.sleep(0.05)
+        # The rollout is stored; wait until this server's table serves its policy too
+        # (the refresher picks it up within refresh_interval_s).
+        while True:
+            versions = {
+                client.post(
+                    "/v1/endpoints/ep/predict",
+                    json={"inputs": [row]},
+                    headers={"X-Routing-Key": f"probe-{i}"},
+                ).json()["model"]["version"]
+                for i in range(20)
+            }
+            if 2 in versions:
+                break
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
         by_key: dict[str, int] = {}
         feedback = []
         for i in range(200):

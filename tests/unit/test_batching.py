@@ -8,7 +8,7 @@ import pytest
 
 from modelyard.domain.signature import ColumnSpec, OutputSpec, Signature
 from modelyard.runtime.base import LoadedModel, Prediction
-from modelyard.serving.batching import Batcher
+from modelyard.serving.batching import Batcher, combine
 from modelyard.serving.cache import ResponseCache, cache_key
 
 SIG = Signature(inputs=(ColumnSpec("x", "float"),), output=OutputSpec("regression"))
@@ -104,3 +104,40 @@ def test_wait_option_still_answers(wait_ms: float) -> None:
         return await asyncio.gather(*(batcher.predict(frame(float(i))) for i in range(5)))
 
     assert [r.predictions[0] for r in asyncio.run(go())] == [0.0, 2.0, 4.0, 6.0, 8.0]
+
+
+def test_timed_out_caller_gets_timeout_and_is_skipped() -> None:
+    model = Recording()
+    batcher = Batcher(model, max_rows=64)
+
+    async def scenario() -> tuple[BaseException | None, Prediction]:
+        first = asyncio.ensure_future(batcher.predict(frame(1.0)))
+        await asyncio.sleep(0.05)  # running, blocked on the gate
+        late = asyncio.ensure_future(batcher.predict(frame(2.0), timeout=0.05))
+        kept = asyncio.ensure_future(batcher.predict(frame(3.0), timeout=5))
+        error: BaseException | None = None
+        try:
+            await late
+        except TimeoutError as exc:
+            error = exc
+        model.gate.set()
+        await first
+        return error, await kept
+
+    error, kept = asyncio.run(scenario())
+    assert isinstance(error, TimeoutError)
+    assert kept.predictions == [6.0]
+    assert model.calls == [1, 1]  # the timed-out request never reached the model
+
+
+def test_combine_stacks_float_frames_like_concat() -> None:
+    parts = [
+        pd.DataFrame({"a": [1.5, 2.0], "b": [3.0, -1.0]}),
+        pd.DataFrame({"a": [0.25], "b": [9.0]}),
+    ]
+    stacked = combine(parts, all_float=True)
+    pd.testing.assert_frame_equal(stacked, pd.concat(parts, ignore_index=True))
+    mixed = [pd.DataFrame({"a": [1], "s": ["x"]}), pd.DataFrame({"a": [2], "s": ["y"]})]
+    pd.testing.assert_frame_equal(
+        combine(mixed, all_float=False), pd.concat(mixed, ignore_index=True)
+    )

@@ -14,6 +14,7 @@ mixes of Python types. Pure: no IO.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -351,6 +352,13 @@ _NUMERIC_TYPES = frozenset({"integer", "float"})
 _FAST_MAX_CELLS = 50_000
 
 
+@functools.lru_cache(maxsize=1024)
+def column_index(columns: tuple[str, ...]) -> pd.Index:
+    """One shared column Index per signature: building it from a list costs more than
+    the rest of a one-row frame (pandas turns the names into an Arrow string array)."""
+    return pd.Index(list(columns))
+
+
 def _numeric_fast_path(signature: Signature, records: list[Any]) -> pd.DataFrame | None:
     """The frame for clean all-numeric rows, built in one array (the serving hot path).
 
@@ -376,7 +384,7 @@ def _numeric_fast_path(signature: Signature, records: list[Any]) -> pd.DataFrame
     matrix = np.array(rows, dtype=np.float64)
     if not np.isfinite(matrix).all():
         return None
-    frame = pd.DataFrame(matrix, columns=columns, copy=False)
+    frame = pd.DataFrame(matrix, columns=column_index(tuple(columns)), copy=False)
     for j, spec in enumerate(specs):
         if spec.type == "integer":
             column = matrix[:, j]

@@ -21,22 +21,25 @@ log = logging.getLogger("modelyard.monitoring")
 BATCH = 1000
 
 
-def _row(record: dict[str, Any]) -> dict[str, Any]:
-    at = datetime.fromtimestamp(float(record["ts"]), tz=UTC)
-    return {
-        "request_id": str(record["request_id"])[:64],
-        "endpoint": str(record["endpoint"])[:128],
-        "model": str(record["model"])[:128],
-        "version": int(record["version"]),
-        "at": at,
-        "latency_ms": float(record["latency_ms"]),
-        "compute_ms": float(record.get("compute_ms", 0.0)),
-        "caller": str(record.get("caller", ""))[:160],
-        "subject_id": record.get("subject_id"),
-        "n_rows": int(record.get("n_rows", len(record.get("inputs", [])))),
-        "inputs": record.get("inputs", []),
-        "outputs": record.get("outputs", {}),
-    }
+def _values(record: dict[str, Any]) -> tuple[Any, ...]:
+    """A spooled record as a row in ``PREDICTION_COLUMNS`` order (KeyError,
+    TypeError or ValueError if it is malformed)."""
+    inputs = record.get("inputs", [])
+    subject = record.get("subject_id")
+    return (
+        str(record["request_id"])[:64],
+        str(record["endpoint"])[:128],
+        str(record["model"])[:128],
+        int(record["version"]),
+        datetime.fromtimestamp(float(record["ts"]), tz=UTC),
+        float(record["latency_ms"]),
+        float(record.get("compute_ms", 0.0)),
+        str(record.get("caller", ""))[:160],
+        None if subject is None else str(subject)[:128],
+        int(record.get("n_rows", len(inputs))),
+        inputs,
+        record.get("outputs", {}),
+    )
 
 
 def ship_segment(store: Store, path: Path) -> int:
@@ -46,20 +49,20 @@ def ship_segment(store: Store, path: Path) -> int:
         return 0
     try:
         shipped = 0
-        batch: list[dict[str, Any]] = []
+        batch: list[tuple[Any, ...]] = []
         with store.session() as session:
             repo = PredictionRepository(session)
             for record in read_segment(path):
                 try:
-                    batch.append(_row(record))
+                    batch.append(_values(record))
                 except (KeyError, TypeError, ValueError):
                     log.warning("skipping a malformed spooled record in %s", path.name)
                     continue
                 if len(batch) >= BATCH:
-                    repo.insert_many(batch)
+                    repo.insert_rows(batch)
                     shipped += len(batch)
                     batch = []
-            repo.insert_many(batch)
+            repo.insert_rows(batch)
             shipped += len(batch)
         path.unlink(missing_ok=True)
         return shipped

@@ -63,24 +63,32 @@ class Spool:
     def append(self, record: dict[str, Any]) -> None:
         """Write one record (one line, one syscall)."""
         line = orjson.dumps(record, option=orjson.OPT_SERIALIZE_NUMPY) + b"\n"
+        full = None
         with self._lock:
             os.write(self._fd, line)
             self._size += len(line)
             self.appended += 1
             if self._size >= self.max_segment_bytes:
-                self._seal_locked()
+                full = self._switch_locked()
+        if full is not None:
+            _finish(*full)
 
     def seal(self) -> None:
-        """Close the open segment (if it holds anything) so the shipper can take it."""
-        with self._lock:
-            if self._size:
-                self._seal_locked()
+        """Close the open segment (if it holds anything) so the shipper can take it.
 
-    def _seal_locked(self) -> None:
-        os.fsync(self._fd)
-        os.close(self._fd)
-        os.replace(self._path, self._path.with_suffix(".sealed"))
+        Only the switch to a fresh segment happens under the lock; the fsync and the
+        rename of the full one happen outside it, so ``append`` (on the event loop)
+        never waits for the disk.
+        """
+        with self._lock:
+            full = self._switch_locked() if self._size else None
+        if full is not None:
+            _finish(*full)
+
+    def _switch_locked(self) -> tuple[int, Path]:
+        full = (self._fd, self._path)
         self._open_segment()
+        return full
 
     def close(self) -> None:
         with self._lock:
@@ -92,6 +100,13 @@ class Spool:
                     os.replace(self._path, self._path.with_suffix(".sealed"))
                 else:
                     self._path.unlink(missing_ok=True)
+
+
+def _finish(fd: int, path: Path) -> None:
+    """Make a full segment durable and hand it to the shipper."""
+    os.fsync(fd)
+    os.close(fd)
+    os.replace(path, path.with_suffix(".sealed"))
 
 
 def pending_segments(directory: Path, *, own_pid: int | None = None) -> list[Path]:

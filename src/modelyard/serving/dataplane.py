@@ -6,7 +6,6 @@ memory, and the prediction record goes to the local spool before the response le
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import logging
 import random
@@ -179,9 +178,8 @@ async def serve_prediction(
         else:
             frame, records = parse(payload, served, settings)
             compute_started = time.perf_counter()
-            result = await asyncio.wait_for(
-                served.batcher.predict(frame),
-                timeout=served.config.timeout_s or settings.predict_timeout_s,
+            result = await served.batcher.predict(
+                frame, timeout=served.config.timeout_s or settings.predict_timeout_s
             )
             compute_ms = (time.perf_counter() - compute_started) * 1000
             if cache is not None and key is not None:
@@ -266,9 +264,10 @@ async def serve_prediction(
         regression = served.signature.output.kind == "regression"
         for shadow in shadows:
             runner.mirror(name, shadow.ref, shadow.model, frame, result, regression)
-    m.requests.labels(name, version, "200").inc()
-    m.latency.labels(name, version).observe(elapsed)
-    m.rows.labels(name, version).inc(len(result.predictions))
+    meters = served.meters
+    meters.ok.inc()
+    meters.latency.observe(elapsed)
+    meters.rows.inc(len(result.predictions))
     content = encode(result, served, request_id, settings)
     if explanations is not None:
         content["explanations"] = explanations

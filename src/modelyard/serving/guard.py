@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from limits import RateLimitItem, parse_many
 from limits.aio.storage import Storage
-from limits.aio.strategies import MovingWindowRateLimiter
+from limits.aio.strategies import SlidingWindowCounterRateLimiter
 from limits.storage import storage_from_string
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -40,7 +40,11 @@ class AuthTable:
 
 
 class RateLimits:
-    """Moving-window limits per key, per endpoint and per client address (failed auth)."""
+    """Limits per key, per endpoint and per client address (failed auth).
+
+    Sliding-window counters: O(1) per hit in memory and two keys in Redis, where a
+    moving window keeps (and trims) one entry per request in the window.
+    """
 
     def __init__(self, settings: Settings) -> None:
         uri = settings.rate_limit_storage
@@ -51,7 +55,7 @@ class RateLimits:
         storage = storage_from_string(uri, **options)
         assert isinstance(storage, Storage)
         self.storage = storage
-        self.limiter = MovingWindowRateLimiter(self.storage)
+        self.limiter = SlidingWindowCounterRateLimiter(self.storage)
         self.per_key: list[RateLimitItem] = parse_many(settings.rate_limit_per_key)
         self.per_endpoint: list[RateLimitItem] = parse_many(settings.rate_limit_per_endpoint)
         self.failed_auth: list[RateLimitItem] = parse_many(settings.rate_limit_failed_auth)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 LATENCY_BUCKETS = (
@@ -19,6 +22,16 @@ LATENCY_BUCKETS = (
     2.5,
     5.0,
 )
+
+
+@dataclass(frozen=True)
+class VersionMeters:
+    """The per-request series of one served version, labelled once (``labels()`` costs
+    a lock and a dict lookup per call on the hot path)."""
+
+    ok: Any
+    latency: Any
+    rows: Any
 
 
 class ServingMetrics:
@@ -85,4 +98,11 @@ class ServingMetrics:
             "Model versions that failed to load or warm up, by endpoint.",
             ["endpoint"],
             registry=self.registry,
+        )
+
+    def version_meters(self, endpoint: str, version: str) -> VersionMeters:
+        return VersionMeters(
+            ok=self.requests.labels(endpoint, version, "200"),
+            latency=self.latency.labels(endpoint, version),
+            rows=self.rows.labels(endpoint, version),
         )

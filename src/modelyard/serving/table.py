@@ -33,7 +33,7 @@ from modelyard.errors import ModelyardError
 from modelyard.registry.service import RegistryService
 from modelyard.runtime.base import LoadedModel
 from modelyard.serving.batching import Batcher
-from modelyard.serving.metrics import ServingMetrics
+from modelyard.serving.metrics import ServingMetrics, VersionMeters
 
 log = logging.getLogger("modelyard.serving")
 
@@ -86,6 +86,7 @@ class ServedModel:
     description: dict[str, Any]
     batcher: Batcher
     config: EndpointConfig
+    meters: VersionMeters
     policy: TrafficPolicy | None = None
     variants: Mapping[str, ServedModel] = field(default_factory=dict)
 
@@ -221,6 +222,7 @@ class EndpointTable:
             signature=loaded.signature,
             description={**describe_endpoint(endpoint, version), "runtime": loaded.flavor},
             config=config,
+            meters=self.metrics.version_meters(endpoint.name, str(version.version)),
             batcher=Batcher(
                 loaded,
                 max_rows=config.batch_max_rows or self.batch_max_rows,

@@ -6,11 +6,26 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from modelyard.store.orm import FeedbackRow, PredictionRow, utcnow
+
+#: Column order of :meth:`PredictionRepository.insert_rows` tuples.
+PREDICTION_COLUMNS = (
+    "request_id",
+    "endpoint",
+    "model",
+    "version",
+    "at",
+    "latency_ms",
+    "compute_ms",
+    "caller",
+    "subject_id",
+    "n_rows",
+    "inputs",
+    "outputs",
+)
 
 
 class PredictionRepository:
@@ -19,20 +34,40 @@ class PredictionRepository:
 
     def insert_many(self, records: list[dict[str, Any]]) -> None:
         """Insert records, ignoring ones already stored (a segment shipped twice)."""
-        if not records:
+        self.insert_rows([tuple(r[c] for c in PREDICTION_COLUMNS) for r in records])
+
+    def insert_rows(self, rows: list[tuple[Any, ...]]) -> None:
+        """Insert value tuples in :data:`PREDICTION_COLUMNS` order, ignoring request ids
+        already stored.
+
+        The prediction shipper's path, at thousands of rows per second: values go
+        through the columns' own bind processors (exactly what the ORM would store) and
+        one DBAPI ``executemany``, skipping the per-row statement machinery.
+        """
+        if not rows:
             return
-        dialect = self.session.get_bind().dialect.name
-        if dialect == "postgresql":
-            stmt: Any = postgresql.insert(PredictionRow).on_conflict_do_nothing(
-                index_elements=["request_id"]
-            )
-        elif dialect == "sqlite":
-            stmt = sqlite.insert(PredictionRow).on_conflict_do_nothing(
-                index_elements=["request_id"]
-            )
-        else:  # pragma: no cover - other databases: plain insert
-            stmt = insert(PredictionRow)
-        self.session.execute(stmt, records)
+        connection = self.session.connection()
+        dialect = connection.dialect
+        table = PredictionRow.__table__
+        processors = [
+            table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
+            for name in PREDICTION_COLUMNS
+        ]
+        if any(p is not None for p in processors):
+            rows = [
+                tuple(
+                    v if p is None or v is None else p(v)
+                    for p, v in zip(processors, row, strict=True)
+                )
+                for row in rows
+            ]
+        mark = "?" if dialect.paramstyle == "qmark" else "%s"
+        sql = (
+            f"INSERT INTO {table.name} ({', '.join(PREDICTION_COLUMNS)}) "
+            f"VALUES ({', '.join([mark] * len(PREDICTION_COLUMNS))}) "
+            "ON CONFLICT (request_id) DO NOTHING"
+        )
+        connection.exec_driver_sql(sql, rows)
 
     def count(self, endpoint: str | None = None, since: datetime | None = None) -> int:
         query = select(func.count(PredictionRow.id))
