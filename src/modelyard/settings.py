@@ -60,6 +60,13 @@ class Settings(BaseSettings):
     spool_dir: Path | None = Field(
         default=None, description="Local spool for prediction records; default home/spool."
     )
+    ship_in_process: bool = Field(
+        default=False,
+        description=(
+            "Ship spooled records from a thread of the server instead of a low-priority "
+            "child process (an in-memory SQLite store always ships in process)."
+        ),
+    )
     ship_interval_s: float = Field(
         default=0.1,
         gt=0,

@@ -133,3 +133,42 @@ def test_rate_limits_are_shared_through_redis() -> None:
         return out
 
     assert asyncio.run(hits()) == [True, True, True, False]
+
+
+def _wait_for(predicate: object, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():  # type: ignore[operator]
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def test_shipper_process_ships_restarts_and_stops(backend_settings: Settings) -> None:
+    from modelyard.monitoring.ship_worker import ShipperProcess
+    from modelyard.store.store import open_store
+
+    settings = backend_settings.model_copy(update={"ship_interval_s": 0.05})
+    store = open_store(settings)
+    shipper = ShipperProcess(settings)
+    try:
+        spool = Spool(settings.resolved_spool_dir)
+        for i in range(10):
+            spool.append(record(i))
+        spool.seal()
+        shipper.ensure_running()
+        _wait_for(lambda: count(store) == 10)
+        first = shipper.process
+        assert first is not None
+        first.kill()  # a crashed shipper is started again on the next tick
+        first.wait()
+        for i in range(10, 15):
+            spool.append(record(i))
+        spool.seal()
+        shipper.ensure_running()
+        assert shipper.restarts == 1 and shipper.process is not first
+        _wait_for(lambda: count(store) == 15)
+        spool.close()
+    finally:
+        shipper.stop()
+        store.close()
+    assert shipper.process is None
+    assert first.returncode is not None

@@ -349,6 +349,7 @@ def validate_records(signature: Signature, records: object) -> pd.DataFrame:
 
 
 _NUMERIC_TYPES = frozenset({"integer", "float"})
+_PLAIN_NUMBERS = frozenset({float, int})
 _FAST_MAX_CELLS = 50_000
 
 
@@ -376,11 +377,10 @@ def _numeric_fast_path(signature: Signature, records: list[Any]) -> pd.DataFrame
         rows = [[r[c] for c in columns] for r in records]
     except (KeyError, TypeError):
         return None
+    plain = _PLAIN_NUMBERS
     for row in rows:
-        for value in row:
-            kind = type(value)
-            if kind is not float and kind is not int:
-                return None
+        if not set(map(type, row)) <= plain:  # bools, strings, None: the general path
+            return None
     matrix = np.array(rows, dtype=np.float64)
     if not np.isfinite(matrix).all():
         return None

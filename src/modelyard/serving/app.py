@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import gc
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -39,6 +40,7 @@ from modelyard.monitoring.alerting import (
     sync_spec_webhooks,
 )
 from modelyard.monitoring.drift_service import DriftService
+from modelyard.monitoring.ship_worker import ShipperProcess
 from modelyard.monitoring.shipper import ship_pending
 from modelyard.monitoring.spool import Spool
 from modelyard.monitoring.webhooks import WebhookService
@@ -144,6 +146,17 @@ def _rollout_looks(state: State, rollouts: RolloutService) -> None:
             rollouts.look(name, state["arms"])
         except ConflictError:
             log.info("canary %s: another replica decided this look", name)
+
+
+def _seal_and_watch(spool: Spool, shipper: ShipperProcess) -> None:
+    """Hand the records written so far to the shipper child (started or restarted)."""
+    spool.seal()
+    shipper.ensure_running()
+
+
+def _ships_in_process(settings: Settings) -> bool:
+    """A child process cannot see an in-memory database; otherwise it ships."""
+    return settings.ship_in_process or ":memory:" in settings.resolved_database_url
 
 
 def allowed_hosts_for(settings: Settings, bind_host: str | None) -> list[str] | None:
@@ -267,10 +280,15 @@ def create_app(
                     _every(settings.drift_interval_s, lambda: _drift_gauges(state), "drift check")
                 )
             )
+        shipper: ShipperProcess | None = None
         if spool is not None:
+            work = flush
+            if not _ships_in_process(settings):
+                shipper = ShipperProcess(settings)
+                work = functools.partial(_seal_and_watch, spool, shipper)
             tasks.append(
                 asyncio.create_task(
-                    _every(settings.ship_interval_s, flush, "shipping prediction records")
+                    _every(settings.ship_interval_s, work, "shipping prediction records")
                 )
             )
         if settings.alert_interval_s > 0 and monitoring.rules:
@@ -291,6 +309,8 @@ def create_app(
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            if shipper is not None:
+                await asyncio.to_thread(shipper.stop)
             if spool is not None:
                 spool.close()
                 with contextlib.suppress(Exception):

@@ -108,18 +108,19 @@ def _noting_outcomes(
     async def noted(request: Request, name: str, *args: Any, **kwargs: Any) -> Response:
         started = time.perf_counter()
         response = await serve(request, name, *args, **kwargs)
-        outcomes: OutcomeRing | None = getattr(request.state, "outcomes", None)
-        if outcomes is not None and name in request.state.table.served:
+        state = request.scope["state"]  # plain dict lookups: State's misses raise
+        outcomes: OutcomeRing | None = state.get("outcomes")
+        if outcomes is not None and name in state["table"].served:
             outcomes.record(name, response.status_code < 400)
-        routed: str | None = getattr(request.state, "routed_ref", None)
-        arms: ArmRecorder | None = getattr(request.state, "arms", None)
+        routed: str | None = state.get("routed_ref")
+        arms: ArmRecorder | None = state.get("arms")
         if routed is not None and arms is not None:
             arms.record(
                 name,
                 routed,
                 response.status_code == 200,
                 (time.perf_counter() - started) * 1000,
-                getattr(request.state, "routed_output", None),
+                state.get("routed_output"),
             )
         return response
 
@@ -146,9 +147,10 @@ async def serve_prediction(
     version answered.
     """
     started = time.perf_counter()
-    request_id: str = request.state.request_id
-    m: ServingMetrics = request.state.metrics
-    served: ServedModel | None = request.state.table.get(name)
+    state = request.scope["state"]
+    request_id: str = state["request_id"]
+    m: ServingMetrics = state["metrics"]
+    served: ServedModel | None = state["table"].get(name)
     if served is None:
         return error_response(404, "not_found", f"endpoint {name!r} not found", request_id)
     shadows: list[ServedModel] = []
@@ -158,17 +160,17 @@ async def serve_prediction(
         )
         shadows = [served.variants[r] for r in decision.shadows if r in served.variants]
         served = served.variants.get(decision.serve_ref, served)
-        request.state.routed_ref = served.ref
+        state["routed_ref"] = served.ref
     version = served.version_label
     headers = {"x-model-version": version}
-    settings: Settings = request.state.settings
+    settings: Settings = state["settings"]
     try:
         subject = subject_of(request)
         body = await read_body(request, settings.max_body_bytes)
         payload = decode_json(body, settings.max_json_depth)
         ttl = served.config.cache_ttl_s
         ttl = settings.cache_ttl_s if ttl is None else ttl
-        cache: ResponseCache | None = request.state.cache if ttl > 0 else None
+        cache: ResponseCache | None = state["cache"] if ttl > 0 else None
         key = cache_key(kind, name, served.version.version, payload) if cache else None
         hit = cache.get(key) if cache is not None and key is not None else None
         if hit is not None:
@@ -221,17 +223,17 @@ async def serve_prediction(
             headers=headers,
         )
     outputs: dict[str, Any] = {"predictions": result.predictions}
-    if getattr(request.state, "routed_ref", None) is not None:
-        request.state.routed_output = result.predictions[0] if result.predictions else None
+    if state.get("routed_ref") is not None:
+        state["routed_output"] = result.predictions[0] if result.predictions else None
     if result.probabilities is not None:
         outputs["probabilities"] = result.probabilities
     elapsed = time.perf_counter() - started
-    spool: Spool | None = request.state.spool
+    spool: Spool | None = state["spool"]
     if spool is not None:
         if records is None:
             records = frame_records(frame)
         if served.config.pii_columns:
-            records = request.state.pii.protect(records, served.config.pii_columns)
+            records = state["pii"].protect(records, served.config.pii_columns)
         try:
             spool.append(
                 {
@@ -242,7 +244,7 @@ async def serve_prediction(
                     "ts": time.time(),
                     "latency_ms": elapsed * 1000,
                     "compute_ms": compute_ms,
-                    "caller": request.state.principal.actor,
+                    "caller": state["principal"].actor,
                     "subject_id": subject,
                     "n_rows": len(frame),
                     "inputs": records,
@@ -260,7 +262,7 @@ async def serve_prediction(
                 headers={**headers, "retry-after": "1"},
             )
     if shadows and hit is None:
-        runner: ShadowRunner = request.state.shadows
+        runner: ShadowRunner = state["shadows"]
         regression = served.signature.output.kind == "regression"
         for shadow in shadows:
             runner.mirror(name, shadow.ref, shadow.model, frame, result, regression)

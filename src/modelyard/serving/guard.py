@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from limits import RateLimitItem, parse_many
 from limits.aio.storage import Storage
-from limits.aio.strategies import SlidingWindowCounterRateLimiter
+from limits.aio.strategies import FixedWindowRateLimiter
 from limits.storage import storage_from_string
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -42,8 +42,9 @@ class AuthTable:
 class RateLimits:
     """Limits per key, per endpoint and per client address (failed auth).
 
-    Sliding-window counters: O(1) per hit in memory and two keys in Redis, where a
-    moving window keeps (and trims) one entry per request in the window.
+    Fixed-window counters: one counter per window (O(1) per hit; INCR in Redis), the
+    cheapest strategy of ``limits``; a moving window keeps one entry per request. A
+    caller may burst up to twice a limit across a window boundary, never more.
     """
 
     def __init__(self, settings: Settings) -> None:
@@ -55,7 +56,7 @@ class RateLimits:
         storage = storage_from_string(uri, **options)
         assert isinstance(storage, Storage)
         self.storage = storage
-        self.limiter = SlidingWindowCounterRateLimiter(self.storage)
+        self.limiter = FixedWindowRateLimiter(self.storage)
         self.per_key: list[RateLimitItem] = parse_many(settings.rate_limit_per_key)
         self.per_endpoint: list[RateLimitItem] = parse_many(settings.rate_limit_per_endpoint)
         self.failed_auth: list[RateLimitItem] = parse_many(settings.rate_limit_failed_auth)
