@@ -38,7 +38,16 @@ class Hostile:
         datasets = self.client.get("/v1/datasets", headers=admin).json()
         keys = self.client.get("/v1/keys", headers=admin).json()
         hooks = self.client.get("/v1/webhooks", headers=admin).json()
-        return json.dumps([len(audit), models, datasets, keys, hooks], sort_keys=True)
+        return json.dumps([len(audit), models, datasets, keys, hooks, self.files()], sort_keys=True)
+
+    def files(self) -> list[str]:
+        """Every file in the home but the database and the spool: artifacts, secrets."""
+        home = self.settings.home
+        return sorted(
+            str(p.relative_to(home))
+            for p in home.rglob("*")
+            if p.is_file() and "spool" not in p.parts and ".db" not in p.name
+        )
 
 
 @pytest.fixture(scope="module")
@@ -71,6 +80,7 @@ def hostile(base_home: Path, tmp_path: Path) -> Iterator[Hostile]:
         revoked = service.create(name="gone", role="admin")[1]
         service.revoke(revoked)
         keys["revoked"] = revoked
+        keys["expired"] = service.create(name="old", role="admin", expires_in_days=1e-9)[1]
     with TestClient(create_app(settings), base_url="http://localhost") as client:
         yield Hostile(client, keys, settings)
 
@@ -123,6 +133,26 @@ CASES: list[tuple[str, str, str, str | None, Any, dict[str, str], int, str]] = [
         "missing API key",
     ),
     ("sql-in-key", "GET", "/v1/keys", None, None, {"X-API-Key": "' OR 1=1 --"}, 401, "invalid"),
+    (
+        "expired-admin",
+        "POST",
+        "/v1/keys",
+        "expired",
+        {"name": "x", "role": "admin"},
+        {},
+        401,
+        "expired",
+    ),
+    (
+        "revoked-admin-x-api-key",
+        "DELETE",
+        "/v1/subjects/u1",
+        None,
+        None,
+        {"X-API-Key": "__revoked__"},
+        401,
+        "revoked",
+    ),
     # --- role escalation
     (
         "developer-creates-key",
@@ -215,7 +245,7 @@ CASES: list[tuple[str, str, str, str | None, Any, dict[str, str], int, str]] = [
         {"format": "csv", "data_base64": "YSxiCjEsMgo="},
         {},
         404,
-        "",
+        "not found",
     ),
     (
         "dataset-dotdot",
@@ -448,7 +478,7 @@ CASES: list[tuple[str, str, str, str | None, Any, dict[str, str], int, str]] = [
         {"format": "parquet", "data_base64": "bm90IHBhcnF1ZXQ="},
         {},
         422,
-        "",
+        "cannot read",
     ),
     (
         "key-role-escalation-field",
@@ -480,7 +510,16 @@ CASES: list[tuple[str, str, str, str | None, Any, dict[str, str], int, str]] = [
         404,
         "nope",
     ),
-    ("subject-too-long", "DELETE", "/v1/subjects/" + "a" * 300, "admin", None, {}, 422, ""),
+    (
+        "subject-too-long",
+        "DELETE",
+        "/v1/subjects/" + "a" * 300,
+        "admin",
+        None,
+        {},
+        422,
+        "1-128 characters",
+    ),
     (
         "idempotency-key-control-chars",
         "POST",
@@ -500,7 +539,7 @@ CASES: list[tuple[str, str, str, str | None, Any, dict[str, str], int, str]] = [
         {"name": "h", "url": "http://169.254.169.254/latest", "event_types": ["*"]},
         {},
         422,
-        "",
+        "cloud metadata",
     ),
     (
         "ssrf-decimal-ip",
@@ -510,7 +549,7 @@ CASES: list[tuple[str, str, str, str | None, Any, dict[str, str], int, str]] = [
         {"name": "h", "url": "http://2130706433/", "event_types": ["*"]},
         {},
         422,
-        "",
+        "loopback",
     ),
     (
         "ssrf-file",
@@ -520,7 +559,88 @@ CASES: list[tuple[str, str, str, str | None, Any, dict[str, str], int, str]] = [
         {"name": "h", "url": "file:///etc/shadow", "event_types": ["*"]},
         {},
         422,
-        "",
+        "scheme 'file' is not allowed",
+    ),
+    (
+        "ssrf-mapped-loopback",
+        "POST",
+        "/v1/webhooks",
+        "admin",
+        {"name": "h", "url": "http://[::ffff:127.0.0.1]:8000/", "event_types": ["*"]},
+        {},
+        422,
+        "loopback",
+    ),
+    (
+        "ssrf-cgnat",
+        "POST",
+        "/v1/webhooks",
+        "admin",
+        {"name": "h", "url": "http://100.64.0.1/", "event_types": ["*"]},
+        {},
+        422,
+        "CGNAT",
+    ),
+    (
+        "ssrf-ipv6-unique-local",
+        "POST",
+        "/v1/webhooks",
+        "admin",
+        {"name": "h", "url": "http://[fd00::1]/", "event_types": ["*"]},
+        {},
+        422,
+        "unique-local",
+    ),
+    (
+        "ssrf-localhost-name",
+        "POST",
+        "/v1/webhooks",
+        "admin",
+        {"name": "h", "url": "http://localhost:8000/", "event_types": ["*"]},
+        {},
+        422,
+        "loopback",
+    ),
+    (
+        "ssrf-gopher",
+        "POST",
+        "/v1/webhooks",
+        "admin",
+        {"name": "h", "url": "gopher://example.com/", "event_types": ["*"]},
+        {},
+        422,
+        "scheme 'gopher' is not allowed",
+    ),
+    (
+        "ssrf-credentials-in-url",
+        "POST",
+        "/v1/webhooks",
+        "admin",
+        {"name": "h", "url": "http://user:pw@example.com/", "event_types": ["*"]},
+        {},
+        422,
+        "credentials",
+    ),
+    # --- model references are registry names, never URIs
+    (
+        "rollout-file-uri",
+        "POST",
+        "/v1/endpoints/ep/rollouts",
+        "admin",
+        {"model": "file:///etc/passwd"},
+        {},
+        422,
+        "invalid version",
+    ),
+    (
+        "deploy-s3-uri",
+        "POST",
+        "/v1/endpoints/ep/deploy",
+        "admin",
+        {"model": "s3://bucket/m"},
+        {},
+        422,
+        "invalid version",
     ),
 ]
 
@@ -541,6 +661,7 @@ def test_hostile_request_is_refused_and_changes_nothing(
     message: str,
 ) -> None:
     before = hostile.state()
+    headers = {k: v.replace("__revoked__", hostile.keys["revoked"]) for k, v in headers.items()}
     kwargs: dict[str, Any] = {"headers": {**_auth(hostile, role), **headers}}
     if isinstance(body, bytes):
         kwargs["content"] = body
@@ -550,7 +671,7 @@ def test_hostile_request_is_refused_and_changes_nothing(
     response = hostile.client.request(method, path, **kwargs)
     assert response.status_code == status, response.text
     error = response.json()["error"]
-    assert message.lower() in error["message"].lower(), error
+    assert message and message.lower() in error["message"].lower(), error
     assert error["request_id"]
     assert "Traceback" not in response.text
     assert hostile.state() == before
@@ -601,3 +722,67 @@ def test_racing_promotions_leave_one_production_version(hostile: Hostile) -> Non
     assert set(statuses) <= {200, 422}
     models = hostile.client.get("/v1/models", headers=admin).json()["models"]
     assert len(models[0]["stages"]["production"]) == 1
+
+
+class _Payload:
+    """Unpickling or rebuilding this object would create ``path``: code execution."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Path.touch, (Path(self.path),))
+
+    def predict(self, x: Any) -> Any:
+        return x
+
+
+def test_pickle_payload_as_a_model_file_never_runs(tmp_path: Path) -> None:
+    import pickle
+
+    import skops.io as sio
+
+    from modelyard.domain.signature import ColumnSpec, OutputSpec, Signature
+    from modelyard.errors import TrustError
+    from modelyard.runtime.flavors import get_flavor
+
+    sig = Signature((ColumnSpec("x1", "float"),), OutputSpec("regression"))
+    flavor = get_flavor("sklearn")
+    sentinel = tmp_path / "pwned"
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    (raw / "model.skops").write_bytes(pickle.dumps(_Payload(str(sentinel))))
+    with pytest.raises(ModelLoadError, match="model.skops"):
+        flavor.load(raw, sig)
+    assert not sentinel.exists()
+    wrapped = tmp_path / "wrapped"
+    wrapped.mkdir()
+    (wrapped / "model.skops").write_bytes(sio.dumps(_Payload(str(sentinel))))
+    with pytest.raises(TrustError, match="not trusted by default"):
+        flavor.load(wrapped, sig)
+    assert not sentinel.exists()
+
+
+def test_spoofed_forwarding_headers_do_not_dodge_rate_limits(hostile: Hostile) -> None:
+    limited = hostile.settings.model_copy(
+        update={"rate_limit_per_key": "3/minute", "rate_limit_failed_auth": "3/minute"}
+    )
+    viewer = _auth(hostile, "viewer")
+    with TestClient(create_app(limited), base_url="http://localhost") as client:
+        statuses = [
+            client.get(
+                "/v1/models", headers={**viewer, "X-Forwarded-For": f"203.0.113.{i}"}
+            ).status_code
+            for i in range(5)
+        ]
+        assert statuses == [200, 200, 200, 429, 429]
+        failed = [
+            client.get(
+                "/v1/models",
+                headers={"Authorization": "Bearer nope", "X-Real-IP": f"198.51.100.{i}"},
+            )
+            for i in range(5)
+        ]
+    assert [r.status_code for r in failed] == [401, 401, 401, 429, 429]
+    assert "too many failed" in failed[-1].json()["error"]["message"]
+    assert int(failed[-1].headers["retry-after"]) >= 1
