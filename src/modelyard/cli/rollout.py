@@ -1,4 +1,4 @@
-"""``modelyard rollout start|status|history`` and ``modelyard rollback``."""
+"""``modelyard rollout start|status|history|report|approve|fallback`` and ``modelyard rollback``."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from modelyard.cli.context import console, print_json, workspace
+from modelyard.cli.context import console, print_json, reported, workspace
 from modelyard.deployments.rollout import STRATEGIES, RolloutService, canary_config
 from modelyard.errors import InvalidInputError
 from modelyard.monitoring.shipper import ship_pending
@@ -40,16 +40,27 @@ def start(
             '"min_duration_s": 120}\' (CanaryConfig fields).'
         ),
     ] = None,
+    require_approval: Annotated[
+        bool,
+        typer.Option(
+            help="Full promotion waits for another principal's `rollout approve` "
+            "(always on when the version's spec says approval_required: true)."
+        ),
+    ] = False,
 ) -> None:
     """Roll out a new version: blue-green (verified, warmed, atomic, reversible) or
     canary (stepwise, each step analysed against the primary by the servers)."""
     config = None
-    if strategy == "canary":
-        config = canary_config(_json_option(canary, "--canary"), _steps(steps))
-    elif steps is not None or canary is not None:
-        raise InvalidInputError("--steps and --canary apply to --strategy canary", field="steps")
+    with reported():
+        if strategy == "canary" and (steps is not None or canary is not None):
+            config = canary_config(_json_option(canary, "--canary"), _steps(steps))
+        elif steps is not None or canary is not None:
+            raise InvalidInputError(
+                "--steps and --canary apply to --strategy canary", field="steps"
+            )
     with workspace() as ws:
-        ep = RolloutService(ws.store, ws.registry).start(
+        service = RolloutService(ws.store, ws.registry)
+        ep = service.start(
             endpoint,
             model,
             strategy=strategy,
@@ -59,13 +70,33 @@ def start(
             reason=reason,
             config=config,
             share=share,
+            require_approval=require_approval,
         )
-    if strategy == "canary" and config is not None:
-        console.print(
-            f"[green]✓[/] canary of {model} on {endpoint} started at {config.steps[0]:g}% "
-            f"(steps {', '.join(f'{s:g}' for s in config.steps)}; revision {ep.revision}); "
-            f"`modelyard rollout status {endpoint}` shows the analysis"
+        state = RolloutService._state(ep)
+    if state is not None and state.active:
+        waits = (
+            f"; 100% waits for approval by a principal other than {state.started_by} "
+            f"(`modelyard rollout approve {endpoint}`)"
+            if state.approval_required
+            else ""
         )
+        if state.strategy == "canary":
+            steps_ = state.config.steps
+            console.print(
+                f"[green]✓[/] canary of {state.candidate} on {endpoint} started at "
+                f"{steps_[0]:g}% (steps {', '.join(f'{s:g}' for s in steps_)}; revision "
+                f"{ep.revision}){waits}; `modelyard rollout status {endpoint}` shows the analysis"
+            )
+        elif state.strategy == "blue-green":
+            console.print(
+                f"[green]✓[/] {state.candidate} is loaded and checked; {endpoint} keeps serving "
+                f"{state.baseline.primary}{waits}"
+            )
+        else:
+            console.print(
+                f"[green]✓[/] {state.strategy} rollout of {state.candidate} on {endpoint} "
+                f"started (revision {ep.revision}){waits}"
+            )
         return
     console.print(
         f"[green]✓[/] {endpoint} → {ep.model}:{ep.version} ({strategy}, revision {ep.revision}); "
@@ -113,16 +144,31 @@ def status(
     )
     rollout = info.get("rollout")
     if rollout:
-        steps = ", ".join(f"{s:g}" for s in rollout["steps"])
+        if rollout["strategy"] == "canary":
+            steps = ", ".join(f"{s:g}" for s in rollout["steps"])
+            where = (
+                f"at {rollout['share']:g}% (step {rollout['step'] + 1} of [{steps}], "
+                f"{rollout['looks']} looks this step)"
+            )
+        elif rollout["strategy"] == "shadow":
+            where = f"(mirrored {rollout['candidate_share']:g}%, never answers)"
+        else:
+            where = f"at {rollout['share']:g}%"
         console.print(
             f"rollout: {rollout['strategy']} of {rollout['candidate']} is {rollout['status']} "
-            f"at {rollout['share']:g}% (step {rollout['step'] + 1} of [{steps}], "
-            f"{rollout['looks']} looks this step)"
+            f"{where}"
             + (f", waiting for {rollout['waiting_for']}" if rollout["waiting_for"] else "")
         )
+        if rollout["approval_required"] and rollout["status"] in ("running", "paused"):
+            approved = rollout["approved_by"]
+            console.print(
+                f"approval: {'given by ' + approved if approved else 'required, not yet given'}"
+            )
         last = rollout.get("last_analysis")
         if last:
             console.print(f"last analysis: {last['outcome']}: {last['reason']}")
+    if info["fallback"]:
+        console.print(f"fallback: {info['fallback']} (answers while the primary's breaker is open)")
 
 
 @rollout_app.command("history")
@@ -143,6 +189,44 @@ def history(
             e["at"][:19], e["actor"], action, e["from"] or "-", e["to"] or "-", e["reason"]
         )
     console.print(table)
+
+
+@rollout_app.command("approve")
+def approve(endpoint: Annotated[str, typer.Argument(help="Endpoint name.")]) -> None:
+    """Approve full promotion of the running rollout (not by the principal who started it)."""
+    with workspace() as ws:
+        state = RolloutService(ws.store, ws.registry).approve(endpoint, actor=ws.actor)
+    if state.status.value == "promoted":
+        console.print(f"[green]✓[/] approved; {endpoint} now serves {state.candidate}")
+    else:
+        console.print(
+            f"[green]✓[/] approved; {state.candidate} is promoted to 100% when its analysis "
+            f"passes (now at {state.share:g}%)"
+        )
+
+
+@rollout_app.command("fallback")
+def fallback(
+    endpoint: Annotated[str, typer.Argument(help="Endpoint name.")],
+    model: Annotated[
+        str | None, typer.Option("--model", "-m", help="NAME:VERSION that answers instead.")
+    ] = None,
+    clear: Annotated[bool, typer.Option(help="Remove the fallback version.")] = False,
+    force: Annotated[bool, typer.Option(help="Accept a breaking signature.")] = False,
+    reason: Annotated[str, typer.Option(help="Why (recorded).")] = "",
+) -> None:
+    """Set the version that answers while the primary's circuit breaker is open."""
+    with reported():
+        if (model is None) == (not clear):
+            raise InvalidInputError("give either --model NAME:VERSION or --clear", field="model")
+    with workspace() as ws:
+        ep = RolloutService(ws.store, ws.registry).set_fallback(
+            endpoint, model, actor=ws.actor, force=force, reason=reason
+        )
+    target = (ep.config.get("traffic") or {}).get("fallback")
+    console.print(
+        f"[green]✓[/] {endpoint}: fallback {target or 'cleared'} (revision {ep.revision})"
+    )
 
 
 def rollback(

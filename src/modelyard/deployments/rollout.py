@@ -26,10 +26,12 @@ from __future__ import annotations
 
 import math
 import time
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select, update
+from sqlalchemy.orm import Session
 
 from modelyard.deployments.service import EndpointService, warm
 from modelyard.domain.compat import breaking_changes
@@ -46,6 +48,8 @@ from modelyard.domain.rollout import (
     policy_for,
     start_rollout,
 )
+from modelyard.domain.rollout import approve as approve_state
+from modelyard.domain.rollout import promote as promote_state
 from modelyard.domain.rollout import rollback as rollback_state
 from modelyard.errors import (
     ConflictError,
@@ -55,7 +59,8 @@ from modelyard.errors import (
 )
 from modelyard.registry.service import RegistryService, failed_gates
 from modelyard.serving.table import ArmRecorder
-from modelyard.store.orm import AuditRow, EndpointRow, ModelVersionRow
+from modelyard.spec.loader import loads_spec
+from modelyard.store.orm import AuditRow, EndpointRow, ModelVersionRow, RunRow
 from modelyard.store.repositories.audit import AuditRepository
 from modelyard.store.repositories.endpoints import EndpointRepository
 from modelyard.store.repositories.models import ModelRepository
@@ -86,11 +91,18 @@ class RolloutService:
         reason: str = "",
         config: CanaryConfig | None = None,
         share: float | None = None,
+        require_approval: bool = False,
     ) -> Endpoint:
         """Switch ``endpoint`` to ``model_ref`` with ``strategy`` (checked, warmed, atomic).
 
         Canary starts a stepwise rollout (``config``: steps, minimum data, ...) that the
-        servers' analysis advances, promotes or rolls back.
+        servers' analysis advances, promotes or rolls back; without ``config`` the
+        ``rollout:`` section of the version's training spec (or the defaults) applies.
+
+        When the version's spec says ``approval_required: true`` (or ``require_approval``
+        is set), full promotion waits for :meth:`approve` by a principal other than
+        ``actor``: blue-green then loads and checks the version but keeps the primary
+        serving everything until the approval; a canary holds at its last partial step.
         """
         check_name(endpoint, what="endpoint")
         if strategy not in STRATEGIES:
@@ -98,16 +110,31 @@ class RolloutService:
                 f"unknown strategy {strategy!r}; available: {', '.join(STRATEGIES)}",
                 field="strategy",
             )
-        if strategy in SPLIT_STRATEGIES:
+        if not isinstance(require_approval, bool):
+            raise InvalidInputError("require_approval must be true or false", field="approval")
+        version = self.registry.get(model_ref)
+        spec = _training_spec(self.store, version.run_id)
+        approval = require_approval or bool(spec.get("approval_required", False))
+        if strategy == "canary" and config is None:
+            config = _spec_canary_config(spec, version.ref)
+        if strategy in SPLIT_STRATEGIES or approval:
+            if strategy == "blue-green" and not self._exists(endpoint):
+                raise ConflictError(
+                    f"{version.ref} needs a second principal's approval before it serves "
+                    f"(approval_required); endpoint {endpoint!r} does not exist yet, so there "
+                    "is no primary to keep serving while it waits: deploy a first version"
+                )
             return self._start_split(
                 endpoint,
-                model_ref,
+                version.ref,
                 strategy,
                 actor=actor,
                 force=force,
                 override_reason=override_reason,
                 config=config,
                 share=share,
+                approval_required=approval,
+                reason=reason,
             )
         active = self._state(self.endpoints.get(endpoint)) if self._exists(endpoint) else None
         if active is not None and active.active:
@@ -115,7 +142,6 @@ class RolloutService:
                 f"a {active.strategy} rollout of {active.candidate} is running on "
                 f"{endpoint!r}; finish or roll it back first"
             )
-        version = self.registry.get(model_ref)
         try:
             current = self.endpoints.get(endpoint)
         except NotFoundError:
@@ -146,7 +172,8 @@ class RolloutService:
             note = f"{note} [gates overridden: {override_reason}]"
         with self.store.session() as session:
             row = ModelRepository(session).resolve(parse_model_ref(version.ref))
-            pointed = EndpointRepository(session).point(
+            repo = EndpointRepository(session)
+            pointed = repo.point(
                 endpoint,
                 row,
                 actor=actor,
@@ -154,6 +181,9 @@ class RolloutService:
                 action=f"rollout.{strategy}",
                 reason=note,
             )
+            if current is not None:
+                previous_ref = f"{current.model}:{current.version}"
+                pointed = _carry_policy(repo, endpoint, previous_ref, version.ref, actor=actor)
         return self.endpoints.apply_spec_pii(pointed, version, actor=actor)
 
     def rollback(self, endpoint: str, *, actor: str = "local", reason: str = "") -> Endpoint:
@@ -165,6 +195,18 @@ class RolloutService:
         current_ep = self.endpoints.get(endpoint)
         state = self._state(current_ep)
         if state is not None and state.active:
+            new = rollback_state(state, reason or "rollback", time.time(), by=actor)
+            return self._persist(current_ep, new, actor=actor)
+        serving_ref = f"{current_ep.model}:{current_ep.version}"
+        if (
+            state is not None
+            and state.status is Status.PROMOTED
+            and state.candidate == serving_ref
+            and policy_for(state) == _policy(current_ep)
+        ):
+            # Undo the promotion through the rollout, so its history says so too.
+            version, loaded = self.registry.load(state.baseline.primary, prefer_compiled=True)
+            warm(version, loaded)
             new = rollback_state(state, reason or "rollback", time.time(), by=actor)
             return self._persist(current_ep, new, actor=actor)
         with self.store.session() as session:
@@ -183,7 +225,8 @@ class RolloutService:
         warm(version, loaded)
         with self.store.session() as session:
             row = ModelRepository(session).resolve(parse_model_ref(ref))
-            return EndpointRepository(session).point(
+            repo = EndpointRepository(session)
+            repo.point(
                 endpoint,
                 row,
                 actor=actor,
@@ -191,6 +234,98 @@ class RolloutService:
                 action="rollout.rollback",
                 reason=reason or "rollback",
             )
+            return _carry_policy(repo, endpoint, serving_ref, ref, actor=actor)
+
+    def approve(self, endpoint: str, *, actor: str) -> RolloutState:
+        """Record ``actor``'s approval of the running rollout's full promotion.
+
+        ``actor`` must differ from the principal who started it. A rollout already
+        waiting for the approval is promoted now (blue-green: after loading and warming
+        the candidate again); otherwise it promotes when its analysis gets there.
+        """
+        check_name(endpoint, what="endpoint")
+        current = self.endpoints.get(endpoint)
+        state = self._state(current)
+        if state is None or not state.active:
+            raise ConflictError(f"no rollout is running on {endpoint!r}; nothing to approve")
+        if not state.approval_required:
+            raise ConflictError(
+                f"the {state.strategy} rollout of {state.candidate} on {endpoint!r} does not "
+                "require approval"
+            )
+        new = approve_state(state, actor, time.time())
+        if new.status is Status.PROMOTED and state.strategy == "blue-green":
+            version, loaded = self.registry.load(new.candidate, prefer_compiled=True)
+            warm(version, loaded)
+        self._persist(current, new, actor=actor)
+        return new
+
+    def set_fallback(
+        self,
+        endpoint: str,
+        model_ref: str | None,
+        *,
+        actor: str = "local",
+        force: bool = False,
+        reason: str = "",
+    ) -> Endpoint:
+        """Name the version that answers while the primary's circuit breaker is open
+        (``None`` clears it). It is checked like a rollout candidate (signature against
+        the endpoint's callers unless ``force``, load and warm-up) and recorded."""
+        check_name(endpoint, what="endpoint")
+        current = self.endpoints.get(endpoint)
+        state = self._state(current)
+        if state is not None and state.active:
+            raise ConflictError(
+                f"a {state.strategy} rollout of {state.candidate} is {state.status.value} on "
+                f"{endpoint!r}; set the fallback before it starts or after it ends"
+            )
+        policy = _policy(current)
+        if model_ref is None:
+            if policy.fallback is None:
+                raise ConflictError(f"endpoint {endpoint!r} has no fallback version to clear")
+            new_policy = replace(policy, fallback=None)
+            text = f"fallback {policy.fallback} cleared"
+        else:
+            version = self.registry.get(model_ref)
+            if version.ref == policy.fallback:
+                raise ConflictError(f"{version.ref} already is the fallback of {endpoint!r}")
+            new_policy = replace(policy, fallback=version.ref)  # validates (not the primary)
+            serving = self.registry.get(policy.primary)
+            problems = breaking_changes(serving.signature, version.signature)
+            if problems and not force:
+                raise InvalidInputError(
+                    f"{version.ref} is incompatible with the callers of {endpoint!r}: "
+                    f"{'; '.join(problems)} (use --force to make it the fallback anyway)",
+                    field="model",
+                )
+            _, loaded = self.registry.load(version, prefer_compiled=True)
+            warm(version, loaded)
+            text = f"fallback set to {version.ref}"
+        if reason:
+            text = f"{text}: {reason}"
+        with self.store.session() as session:
+            _claim(session, current)
+            repo = EndpointRepository(session)
+            config = dict(repo.get(endpoint).config)
+            if new_policy.refs == (new_policy.primary,):
+                config.pop("traffic", None)
+            else:
+                config["traffic"] = new_policy.to_dict()
+            updated = repo.configure(endpoint, config, actor=actor)
+            AuditRepository(session).append(
+                actor=actor,
+                action=f"{EVENT_ACTION}fallback",
+                target=f"endpoint:{endpoint}",
+                after={
+                    "at": time.time(),
+                    "kind": "fallback",
+                    "reason": text,
+                    "by": actor,
+                    "evidence": {"primary": new_policy.primary, "fallback": new_policy.fallback},
+                },
+            )
+            return updated
 
     def status(self, endpoint: str) -> dict[str, Any]:
         current = self.endpoints.get(endpoint)
@@ -204,6 +339,8 @@ class RolloutService:
             traffic = {serving: 100 - policy.canary.share, policy.canary.ref: policy.canary.share}
         elif policy.ab_arms is not None:
             traffic = {arm.ref: arm.weight for arm in policy.ab_arms}
+        if state is not None and state.active:
+            previous = state.baseline.primary  # rolling back ends the rollout
         out: dict[str, Any] = {
             "endpoint": endpoint,
             "serving": serving,
@@ -211,6 +348,7 @@ class RolloutService:
             "strategy": state.strategy if state is not None and state.active else "blue-green",
             "traffic": traffic,
             "policy": policy.to_dict(),
+            "fallback": policy.fallback,
             "rollback_target": previous,
             "last_change": history[-1] if history else None,
             "rollout": None,
@@ -222,12 +360,15 @@ class RolloutService:
                 "candidate": state.candidate,
                 "status": state.status.value,
                 "share": state.share,
+                "candidate_share": state.candidate_share,
                 "step": state.step_index,
                 "steps": list(state.config.steps),
                 "step_started_at": state.step_started_at,
                 "looks": state.progress.looks,
                 "waiting_for": state.waiting_for,
                 "started_by": state.started_by,
+                "approval_required": state.approval_required,
+                "approved_by": state.approved_by,
                 "last_analysis": analyses[-1].to_dict() if analyses else None,
                 "events": [e.to_dict() for e in state.history],
             }
@@ -258,6 +399,8 @@ class RolloutService:
         override_reason: str | None,
         config: CanaryConfig | None,
         share: float | None,
+        approval_required: bool,
+        reason: str,
     ) -> Endpoint:
         current = self.endpoints.get(endpoint)
         version = self.registry.get(model_ref)
@@ -296,7 +439,11 @@ class RolloutService:
             gates_passed=not failed,
             override_reason=override_reason if failed else None,
             override_by=actor if failed else None,
+            approval_required=approval_required,
+            reason=reason,
         )
+        if strategy == "blue-green":  # only with approval_required: asks for 100%, waits
+            state = promote_state(state, now, by=actor, reason=reason or "blue-green rollout")
         try:
             _, loaded = self.registry.load(version, prefer_compiled=True)
             warm(version, loaded)
@@ -392,15 +539,7 @@ class RolloutService:
         )
         policy = policy_for(state)
         with self.store.session() as session:
-            claimed = session.execute(
-                update(EndpointRow)
-                .where(EndpointRow.name == name, EndpointRow.revision == current.revision)
-                .values(revision=EndpointRow.revision)
-            )
-            if getattr(claimed, "rowcount", 0) != 1:
-                raise ConflictError(
-                    f"endpoint {name!r} changed while this rollout step was decided; retry"
-                )
+            _claim(session, current)
             repo = EndpointRepository(session)
             revision = current.revision
             if policy.primary != f"{current.model}:{current.version}":
@@ -410,7 +549,11 @@ class RolloutService:
                     row,
                     actor=actor,
                     expected_revision=revision,
-                    action=f"rollout.{state.strategy}",
+                    action=(
+                        "rollout.rollback"
+                        if state.status is Status.ROLLED_BACK
+                        else f"rollout.{state.strategy}"
+                    ),
                     reason=state.history[-1].reason if state.history else "",
                 ).revision
             config = dict(repo.get(name).config)
@@ -482,6 +625,66 @@ class RolloutService:
                 )
         out.sort(key=lambda h: str(h["at"]))
         return out
+
+
+def _claim(session: Session, current: Endpoint) -> None:
+    """Lock the endpoint row for this transaction if it is still at ``current.revision``
+    (else :class:`ConflictError`: someone changed it since it was read)."""
+    claimed = session.execute(
+        update(EndpointRow)
+        .where(EndpointRow.name == current.name, EndpointRow.revision == current.revision)
+        .values(revision=EndpointRow.revision)
+    )
+    if getattr(claimed, "rowcount", 0) != 1:
+        raise ConflictError(
+            f"endpoint {current.name!r} changed while this change was decided; retry"
+        )
+
+
+def _carry_policy(
+    repo: EndpointRepository, name: str, previous: str, primary: str, *, actor: str
+) -> Endpoint:
+    """After a direct switch from ``previous`` to ``primary``, keep the stored policy's
+    fallback (unless it is the new primary); drop everything else of the old policy."""
+    endpoint = repo.get(name)
+    raw = endpoint.config.get("traffic")
+    if not raw:
+        return endpoint
+    old = TrafficPolicy.from_dict(raw)
+    config = dict(endpoint.config)
+    fallback = old.fallback if old.primary == previous and old.fallback != primary else None
+    if fallback is None:
+        config.pop("traffic", None)
+    else:
+        config["traffic"] = TrafficPolicy(primary, fallback=fallback, salt=name).to_dict()
+    return repo.configure(name, config, actor=actor)
+
+
+def _training_spec(store: Store, run_id: str | None) -> dict[str, Any]:
+    """The promotion-relevant parts of the spec a version was trained from (``{}`` when
+    it was not trained from a spec): ``approval_required`` and ``rollout``."""
+    if run_id is None:
+        return {}
+    with store.session() as session:
+        run = session.get(RunRow, run_id)
+        digest = run.params.get("spec_digest") if run is not None else None
+    if not digest:
+        return {}
+    spec = loads_spec(store.artifacts.get_bytes(str(digest)).decode(), source=f"run {run_id}")
+    return {"approval_required": spec.approval_required, "rollout": dict(spec.rollout)}
+
+
+def _spec_canary_config(spec: dict[str, Any], ref: str) -> CanaryConfig | None:
+    settings = spec.get("rollout")
+    if not settings:
+        return None
+    try:
+        return CanaryConfig.from_dict(settings)
+    except InvalidInputError as exc:
+        raise InvalidInputError(
+            f"the rollout section of {ref}'s training spec is invalid: {exc.message}",
+            field=f"rollout.{exc.field}" if exc.field else "rollout",
+        ) from None
 
 
 def _policy(endpoint: Endpoint) -> TrafficPolicy:

@@ -188,17 +188,23 @@ def start_rollout(
     override_reason: str | None = None,
     override_by: str | None = None,
     approval_required: bool = False,
+    reason: str = "",
 ) -> RolloutState:
     """Begin rolling ``candidate`` out over the endpoint's current ``baseline`` policy.
 
     ``share`` is the shadow mirror share (default 100) or the A/B candidate weight
-    (default 50); canary steps come from ``config``.
+    (default 50); canary steps come from ``config``. ``reason`` (why) is recorded in
+    the ``started`` event.
     """
     if strategy not in STRATEGIES:
         raise InvalidInputError(
             f"unknown strategy {strategy!r}; allowed: {', '.join(STRATEGIES)}", field="strategy"
         )
     name = strategy
+    if not isinstance(reason, str):
+        raise InvalidInputError("reason must be a string", field="reason")
+    if not isinstance(approval_required, bool):
+        raise InvalidInputError("approval_required must be true or false", field="approval")
     ref = check_ref(candidate, "model")
     if ref == baseline.primary:
         raise InvalidInputError(f"{ref} is already the primary version", field="model")
@@ -239,7 +245,8 @@ def start_rollout(
     event = RolloutEvent(
         at=now,
         kind="started",
-        reason=f"{name} rollout of {ref} over {baseline.primary}",
+        reason=f"{name} rollout of {ref} over {baseline.primary}"
+        + (f": {reason.strip()}" if reason.strip() else ""),
         by=started_by,
         share=state.share,
         evidence={
