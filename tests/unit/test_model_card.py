@@ -274,3 +274,16 @@ def test_card_needs_a_model_identity(card: dict[str, Any]) -> None:
     with pytest.raises(InvalidInputError) as info:
         render_model_card(card)
     assert info.value.field == "model"
+
+
+def test_beats_gate_reference_is_named_as_a_limitation(binary_result: dict[str, Any]) -> None:
+    result = copy.deepcopy(binary_result)
+    assert not any(
+        "beats" in b for b in card_limitations(card_for(result))
+    )  # no production reference recorded: nothing to say
+    result["production_reference"] = {"ref": "churn:1", "source": "registered metrics"}
+    text = "\n".join(card_limitations(card_for(result)))
+    assert (
+        "'beats' gates compared with churn:1 using its registered metrics, measured on its "
+        "own holdout rather than this one" in text
+    )

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from modelyard.cli.context import console, err_console, print_json, workspace
@@ -126,7 +127,7 @@ def runs_list(as_json: JsonFlag = False) -> None:
     if as_json:
         print_json([r.__dict__ for r in runs])
         return
-    table = Table("run", "kind", "dataset", "seed", "key metrics", "gates", "started")
+    table = Table("run", "kind", "dataset", "seed", "key metrics", "gates", "status", "started")
     for r in runs:
         keys = ", ".join(f"{k} {v:.3f}" for k, v in list(r.metrics.items())[:3])
         gates = r.params.get("gates_passed")
@@ -137,6 +138,7 @@ def runs_list(as_json: JsonFlag = False) -> None:
             str(r.seed),
             keys,
             "-" if gates is None else ("pass" if gates else "FAIL"),
+            r.status,
             f"{r.started_at:%Y-%m-%d %H:%M}",
         )
     console.print(table)
@@ -148,7 +150,7 @@ def _find_run(ws: Any, prefix: str) -> str:
         raise InvalidInputError(
             f"run {prefix!r} matches {len(matches)} runs; give more characters", field="run"
         )
-    return matches[0]
+    return str(matches[0])
 
 
 @runs_app.command("compare")
@@ -221,7 +223,12 @@ def models_card(
             code_version=version.code_version,
             stage=version.stage,
         )
-    output.write_text(render_model_card(card), encoding="utf-8")
+    page = render_model_card(card)
+    try:
+        output.write_text(page, encoding="utf-8")
+    except OSError as exc:
+        err_console.print(f"[red]error:[/] cannot write {escape(str(output))}: {exc.strerror}")
+        raise typer.Exit(2) from None
     console.print(f"wrote {output}")
 
 
@@ -230,10 +237,20 @@ def datasets_check(
     spec: Annotated[Path, typer.Option(help="Spec with expectations.")] = Path(SPEC_FILENAME),
     as_json: JsonFlag = False,
 ) -> None:
-    """Profile a dataset version, check the spec's expectations, show schema drift."""
-    name, _, raw = ref.partition(":")
+    """Profile a dataset version, check the spec's expectations, show schema drift.
+
+    Exits 1 when an expectation is violated (so CI can stop on bad data).
+    """
+    name, sep, raw = ref.partition(":")
     with workspace() as ws:
-        dv, frame = ws.datasets.load_frame(name, int(raw) if raw.isdigit() else None)
+        if sep and not (raw.isdigit() and int(raw) >= 1):
+            raise InvalidInputError(
+                f"dataset reference {ref!r}: the version after ':' must be a number >= 1 "
+                "(use NAME or NAME:VERSION)",
+                field="ref",
+            )
+        project = load_spec(spec) if spec.exists() else None
+        dv, frame = ws.datasets.load_frame(name, int(raw) if sep else None)
         previous = None
         if dv.version > 1:
             prev_dv, prev_frame = ws.datasets.load_frame(name, dv.version - 1)
@@ -243,14 +260,13 @@ def datasets_check(
                 old_categories=category_sets(prev_frame),
                 new_categories=category_sets(frame),
             ).to_dict()
-    project = load_spec(spec) if spec.exists() else None
-    target = project.data.target if project and project.data.dataset == name else None
-    profile = profile_frame(frame, target=target)
-    expectations = (
-        check_expectations(frame, dict(project.expectations)).to_dict()
-        if project and project.data.dataset == name and project.expectations
-        else None
-    )
+        target = project.data.target if project and project.data.dataset == name else None
+        profile = profile_frame(frame, target=target)
+        expectations = (
+            check_expectations(frame, dict(project.expectations)).to_dict()
+            if project and project.data.dataset == name and project.expectations
+            else None
+        )
     result = {
         "dataset": dv.ref,
         "profile": profile,
@@ -259,8 +275,10 @@ def datasets_check(
     }
     if as_json:
         print_json(result)
+        if expectations is not None and not expectations["passed"]:
+            raise typer.Exit(1)
         return
-    console.print(f"[bold]{dv.ref}[/]: {dv.row_count} rows")
+    console.print(f"[bold]{escape(dv.ref)}[/]: {dv.row_count} rows")
     table = Table("column", "type", "nulls", "summary")
     for col, info in profile["columns"].items():
         summary = info.get("summary") or ""
@@ -268,18 +286,54 @@ def datasets_check(
             summary = f"min {info['min']}, max {info['max']}"
         elif info.get("top"):
             summary = ", ".join(f"{t['value']}: {t['count']}" for t in info["top"][:3])
-        table.add_row(col, str(info.get("type")), f"{info.get('null_rate', 0):.1%}", summary)
+        table.add_row(
+            escape(col),
+            str(info.get("type")),
+            f"{info.get('null_rate', 0):.1%}",
+            escape(str(summary)),
+        )
     console.print(table)
     for hint in profile.get("leakage", []):
-        console.print(f"[yellow]leakage hint:[/] {hint['column']}: {hint['reason']}")
+        score = hint.get("score")
+        detail = f" (score {score:.3f})" if isinstance(score, float) else ""
+        console.print(
+            f"[yellow]leakage hint:[/] {escape(str(hint['column']))}: "
+            f"{escape(str(hint['reason']))}{detail}"
+        )
     if expectations is not None:
         ok = "[green]all expectations met[/]" if expectations["passed"] else "[red]violations[/]"
         console.print(ok)
         for v in expectations["violations"]:
-            console.print(f"  {v['column']}: {v['message']}")
+            rows = ", ".join(map(str, v.get("examples") or []))
+            where = f" (e.g. rows {rows})" if rows else ""
+            console.print(f"  {escape(str(v['message']))}{escape(where)}")
     if profile.get("duplicate_rows"):
         console.print(f"duplicate rows: {profile['duplicate_rows']}")
     if profile.get("constant_columns"):
-        console.print(f"constant columns: {', '.join(profile['constant_columns'])}")
+        console.print(f"constant columns: {escape(', '.join(profile['constant_columns']))}")
     if previous is not None and previous.get("changed"):
-        console.print(f"schema drift from version {dv.version - 1}: {previous}")
+        console.print(f"schema drift from version {dv.version - 1}:")
+        for line in _drift_lines(previous):
+            console.print(f"  {escape(line)}")
+    if expectations is not None and not expectations["passed"]:
+        raise typer.Exit(1)
+
+
+def _drift_lines(diff: dict[str, Any]) -> list[str]:
+    """Readable lines for a schema diff (``SchemaDiff.to_dict()``)."""
+    lines = [f"added column {c['name']} ({c['type']})" for c in diff.get("added", [])]
+    lines += [f"removed column {c['name']} ({c['type']})" for c in diff.get("removed", [])]
+    lines += [
+        f"retyped column {c['name']}: {c['old_type']} -> {c['new_type']}"
+        + (" (widening)" if c.get("widening") else "")
+        for c in diff.get("retyped", [])
+    ]
+    for c in diff.get("nullability", []):
+        now = "nullable" if c.get("new_nullable") else "not nullable"
+        lines.append(f"column {c.get('name')} is now {now}")
+    for kind, label in (("new_categories", "new"), ("dropped_categories", "dropped")):
+        for column, values in (diff.get(kind) or {}).items():
+            lines.append(f"{label} categories in {column}: {', '.join(map(str, values))}")
+    if diff.get("breaking"):
+        lines.append("breaking: models trained on the previous version may not accept this one")
+    return lines

@@ -155,6 +155,15 @@ def card_limitations(card: Mapping[str, Any]) -> list[str]:
         gate = _map(gate)
         if gate and not gate.get("passed"):
             out.append(f"Gate '{gate.get('expression')}' failed: {gate.get('message')}.")
+    reference = _map(result.get("production_reference"))
+    beats = [
+        g for g in _seq(result.get("gate_results")) if "beats" in str(_map(g).get("expression"))
+    ]
+    if reference and beats:
+        out.append(
+            f"'beats' gates compared with {reference.get('ref')} using its "
+            f"{reference.get('source')}, measured on its own holdout rather than this one."
+        )
     holdout = _map(result.get("holdout"))
     n_holdout = holdout.get("n_holdout")
     if isinstance(n_holdout, int) and n_holdout < SMALL_HOLDOUT:

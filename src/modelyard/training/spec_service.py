@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from modelyard.data.datasets import DatasetService
+from modelyard.data.profile import profile_frame
 from modelyard.domain.entities import ModelVersion, Run
 from modelyard.domain.refs import check_name
 from modelyard.domain.signature import example_row, infer_signature
@@ -60,14 +61,23 @@ class SpecTrainingService:
         """Run the spec, record the run and its report, register the chosen model."""
         spec_text = Path(spec_path).read_text(encoding="utf-8")
         spec = load_spec(spec_path)
-        return self._train(spec, spec_text, name=name, actor=actor)
+        # the code version is that of the project holding the spec (git sha, dirty flag)
+        code_dir = Path(spec_path).resolve().parent
+        return self._train(spec, spec_text, name=name, actor=actor, code_dir=code_dir)
 
     def _train(
-        self, spec: ProjectSpec, spec_text: str, *, name: str | None, actor: str
+        self,
+        spec: ProjectSpec,
+        spec_text: str,
+        *,
+        name: str | None,
+        actor: str,
+        code_dir: Path | None = None,
     ) -> tuple[Run, ModelVersion, dict[str, Any]]:
         model_name = check_name(name or spec.data.dataset, what="model")
         dv, frame = self.datasets.load_frame(spec.data.dataset, spec.data.version)
-        result = run_spec(spec, frame, production=self._production_gate_metrics(model_name))
+        reference = self._production_reference(model_name)
+        result = run_spec(spec, frame, production=reference["metrics"] if reference else None)
         report = result.to_dict()
         report["dataset"] = {
             "name": dv.dataset,
@@ -75,17 +85,29 @@ class SpecTrainingService:
             "digest": dv.digest,
             "rows": dv.row_count,
         }
+        report["production_reference"] = (
+            {k: v for k, v in reference.items() if k != "metrics"} if reference else None
+        )
+        # The training rows' profile: the drift reference of the version (stored apart).
+        profile = profile_frame(
+            result.train_features.assign(**{result.target: result.train_target.to_numpy()}),
+            target=result.target,
+        )
+        profile_digest = self.store.artifacts.put_bytes(
+            json.dumps(profile, sort_keys=True, default=str).encode()
+        )
         report_digest = self.store.artifacts.put_bytes(
             json.dumps(report, sort_keys=True, default=str).encode()
         )
         spec_digest = self.store.artifacts.put_bytes(spec_text.encode())
         run_id = uuid.uuid4().hex
-        version_of_code = code_version()
+        version_of_code = code_version(code_dir)
         holdout_ids = json.dumps(sorted(map(str, result.holdout_ids))).encode()
         params: dict[str, Any] = {
             "spec_hash": spec_hash(spec),
             "spec_digest": spec_digest,
             "report_digest": report_digest,
+            "training_profile_digest": profile_digest,
             "candidate": result.best_candidate,
             "seeds": result.seeds,
             "packages": package_versions(),
@@ -120,29 +142,64 @@ class SpecTrainingService:
             result.train_target,
             kind="regression" if result.task == "regression" else "classification",
         )
-        version = self.registry.register(
-            result.model,
-            model_name,
-            signature=signature,
-            flavor=result.flavor,
-            metrics=metrics,
-            run_id=run_id,
-            dataset=(dv.dataset, dv.version),
-            code_version=version_of_code,
-            example=example_row(signature, result.train_features),
-            actor=actor,
-        )
+        try:
+            version = self.registry.register(
+                result.model,
+                model_name,
+                signature=signature,
+                flavor=result.flavor,
+                metrics=metrics,
+                run_id=run_id,
+                dataset=(dv.dataset, dv.version),
+                code_version=version_of_code,
+                example=example_row(signature, result.train_features),
+                actor=actor,
+            )
+        except Exception as exc:
+            # registration is all-or-nothing; the run stays, marked failed with the cause
+            self._mark_failed(run_id, exc)
+            raise
         with self.store.session() as session:
             run = RunRepository(session).get(run_id)
         return run, version, report
 
-    def _production_gate_metrics(self, model_name: str) -> dict[str, Any] | None:
+    def _mark_failed(self, run_id: str, exc: Exception) -> None:
+        message = getattr(exc, "message", None) or str(exc)
+        with self.store.session() as session:
+            row = session.get(RunRow, run_id)
+            if row is not None:
+                row.status = "failed"
+                row.params = {**row.params, "error": f"{type(exc).__name__}: {message}"[:2000]}
+
+    def _production_reference(self, model_name: str) -> dict[str, Any] | None:
+        """What ``beats: production`` gates compare against, or None (nothing in production).
+
+        The production version's gate metrics when it was trained from a spec, else its
+        registered holdout metrics (point values only; no fairness or latency).
+        """
         try:
             production = self.registry.get(f"{model_name}:production")
         except NotFoundError:
             return None
         report = self.report_for_version(production)
-        return report.get("gate_metrics") if report else None
+        if report and report.get("gate_metrics"):
+            source, metrics = "evaluation report", dict(report["gate_metrics"])
+        else:
+            source, metrics = "registered metrics", dict(production.metrics)
+        return {"ref": production.ref, "source": source, "metrics": metrics}
+
+    def training_profile(self, run_id: str) -> dict[str, Any]:
+        """The stored profile of a spec run's training rows (its drift reference)."""
+        with self.store.session() as session:
+            run = RunRepository(session).get(run_id)
+        digest = run.params.get("training_profile_digest")
+        if not digest:
+            raise InvalidInputError(
+                f"run {run_id} has no stored training profile (it was not trained from a spec)",
+                field="run",
+            )
+        data: dict[str, Any] = json.loads(self.store.artifacts.get_bytes(str(digest)))
+        return data
 
     def report(self, run_id: str) -> dict[str, Any]:
         with self.store.session() as session:
