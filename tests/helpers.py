@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import threading
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
+from typing import Any
 
 import pandas as pd
-from sklearn.linear_model import LogisticRegression
+from sklearn.linear_model import LinearRegression, LogisticRegression
+from starlette.testclient import TestClient
 
-from modelyard.domain.signature import Signature, infer_signature
+from modelyard.domain.signature import ColumnSpec, OutputSpec, Signature, infer_signature
+from modelyard.security.credentials import read_credentials
+from modelyard.serving.app import create_app
+from modelyard.settings import Settings
 from modelyard.store.artifacts.local import LocalArtifactStore
 from modelyard.store.store import Store
 
@@ -30,6 +38,42 @@ def fitted_logreg(seed: int = 0) -> tuple[LogisticRegression, pd.DataFrame, Sign
     x, y = small_frame(seed=seed)
     model = LogisticRegression().fit(x, y)
     return model, x, infer_signature(x, y)
+
+
+#: Signature of :func:`fitted_linear` models.
+LINEAR_SIG = Signature(
+    inputs=(ColumnSpec("x1", "float"), ColumnSpec("x2", "float")),
+    output=OutputSpec("regression"),
+)
+
+
+def fitted_linear(seed: int) -> LinearRegression:
+    x, y = small_frame(seed=seed)
+    return LinearRegression().fit(x, y.astype(float))
+
+
+def two_logreg_versions(home: Path, *deploy: str) -> Path:
+    """A home with model ``m`` at versions 1 and 2 (the same logistic regression) and
+    every endpoint named in ``deploy`` serving ``m:1``."""
+    from modelyard.workspace import Workspace
+
+    with Workspace(Settings(home=home)) as ws:
+        model, x, _ = fitted_logreg()
+        y = (x["x1"] > 0).astype(int)
+        ws.register_model(model, "m", input_example=x, target_example=y)
+        ws.register_model(model, "m", input_example=x, target_example=y)
+        for endpoint in deploy:
+            ws.deploy(endpoint, "m:1")
+    return home
+
+
+@contextlib.contextmanager
+def admin_client(home: Path, **settings: Any) -> Iterator[TestClient]:
+    """A running app on ``home`` (lifespan included) with the admin key set."""
+    configured = Settings(home=home, **settings)
+    with TestClient(create_app(configured), base_url="http://localhost") as client:
+        client.headers["Authorization"] = f"Bearer {read_credentials(configured)}"
+        yield client
 
 
 def corrupt_model(store: Store, artifact_digest: str) -> None:

@@ -7,13 +7,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sklearn.linear_model import LinearRegression
 from starlette.testclient import TestClient
 
-from helpers import PickyModel, small_frame
+from helpers import LINEAR_SIG, PickyModel, fitted_linear
 from modelyard.deployments.rollout import RolloutService, canary_config
 from modelyard.domain.rollout import Status
-from modelyard.domain.signature import ColumnSpec, OutputSpec, Signature
 from modelyard.errors import ConflictError
 from modelyard.security.credentials import read_credentials
 from modelyard.serving.app import create_app
@@ -21,25 +19,17 @@ from modelyard.serving.table import ArmRecorder
 from modelyard.settings import Settings
 from modelyard.workspace import Workspace
 
-SIG = Signature(
-    inputs=(ColumnSpec("x1", "float"), ColumnSpec("x2", "float")),
-    output=OutputSpec("regression"),
-)
+SIG = LINEAR_SIG
 # Fast analysis: one analysed step at 50%, little data needed, p50 as the latency tail.
 FAST = {"min_requests": 20, "min_duration_s": 0, "latency_quantile": 0.5, "max_looks": 5}
-
-
-def _linear(seed: int) -> LinearRegression:
-    x, y = small_frame(seed=seed)
-    return LinearRegression().fit(x, y.astype(float))
 
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     settings = Settings(home=tmp_path / "home", refresh_interval_s=0.05)
     with Workspace(settings) as ws:
-        ws.register_model(_linear(0), "m", signature=SIG, flavor="sklearn")
-        ws.register_model(_linear(1), "m", signature=SIG, flavor="sklearn")
+        ws.register_model(fitted_linear(0), "m", signature=SIG, flavor="sklearn")
+        ws.register_model(fitted_linear(1), "m", signature=SIG, flavor="sklearn")
         ws.register_model(PickyModel(), "m", signature=SIG, flavor="python", trusted=True)
         ws.deploy("ep", "m:1")
     return settings

@@ -14,7 +14,7 @@ import yaml
 from starlette.testclient import TestClient
 from typer.testing import CliRunner
 
-from helpers import fitted_logreg, small_frame
+from helpers import small_frame, two_logreg_versions
 from modelyard.cli.main import app as cli
 from modelyard.domain.alerts import parse_rules
 from modelyard.monitoring.alerting import AlertMetrics
@@ -32,14 +32,7 @@ ROW = {"x1": 0.3, "x2": -0.2}
 
 @pytest.fixture(scope="module")
 def base_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    home = tmp_path_factory.mktemp("cost") / "home"
-    with Workspace(Settings(home=home)) as ws:
-        model, x, _ = fitted_logreg()
-        y = (x["x1"] > 0).astype(int)
-        ws.register_model(model, "m", input_example=x, target_example=y)
-        ws.register_model(model, "m", input_example=x, target_example=y)
-        ws.deploy("ep", "m:1")
-    return home
+    return two_logreg_versions(tmp_path_factory.mktemp("cost") / "home", "ep")
 
 
 @pytest.fixture

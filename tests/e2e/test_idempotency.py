@@ -11,10 +11,8 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
-from helpers import fitted_logreg
-from modelyard.security.credentials import read_credentials
+from helpers import admin_client, two_logreg_versions
 from modelyard.security.keys import KeyService
-from modelyard.serving.app import create_app
 from modelyard.settings import Settings
 from modelyard.workspace import Workspace
 
@@ -35,23 +33,14 @@ EXEMPT = {"/v1/keys", "/v1/webhooks"}
 
 @pytest.fixture(scope="module")
 def base_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    home = tmp_path_factory.mktemp("idem") / "home"
-    with Workspace(Settings(home=home)) as ws:
-        model, x, _ = fitted_logreg()
-        y = (x["x1"] > 0).astype(int)
-        ws.register_model(model, "m", input_example=x, target_example=y)
-        ws.register_model(model, "m", input_example=x, target_example=y)
-        ws.deploy("ep", "m:1")
-    return home
+    return two_logreg_versions(tmp_path_factory.mktemp("idem") / "home", "ep")
 
 
 @pytest.fixture
 def client(base_home: Path, tmp_path: Path) -> Iterator[TestClient]:
     home = tmp_path / "home"
     shutil.copytree(base_home, home)
-    settings = Settings(home=home, refresh_interval_s=0.05)
-    with TestClient(create_app(settings), base_url="http://localhost") as c:
-        c.headers["Authorization"] = f"Bearer {read_credentials(settings)}"
+    with admin_client(home, refresh_interval_s=0.05) as c:
         yield c
 
 

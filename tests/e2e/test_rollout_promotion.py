@@ -21,7 +21,7 @@ import yaml
 from sklearn.linear_model import LinearRegression
 from starlette.testclient import TestClient
 
-from helpers import PickyModel, small_frame
+from helpers import LINEAR_SIG, PickyModel, fitted_linear, small_frame
 from modelyard.data.quickstart import write_quickstart_csv
 from modelyard.deployments.rollout import RolloutService, canary_config
 from modelyard.domain.rollout import Status
@@ -35,27 +35,19 @@ from modelyard.spec import spec_template
 from modelyard.training.spec_service import SpecTrainingService
 from modelyard.workspace import Workspace
 
-SIG = Signature(
-    inputs=(ColumnSpec("x1", "float"), ColumnSpec("x2", "float")),
-    output=OutputSpec("regression"),
-)
+SIG = LINEAR_SIG
 OTHER_SIG = Signature(inputs=(ColumnSpec("z", "float"),), output=OutputSpec("regression"))
 FAST = {"min_requests": 20, "min_duration_s": 0, "latency_quantile": 0.5, "max_looks": 5}
-
-
-def _linear(seed: int) -> LinearRegression:
-    x, y = small_frame(seed=seed)
-    return LinearRegression().fit(x, y.astype(float))
 
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     settings = Settings(home=tmp_path / "home", refresh_interval_s=0.05)
     with Workspace(settings) as ws:
-        ws.register_model(_linear(0), "m", signature=SIG, flavor="sklearn")  # m:1
-        ws.register_model(_linear(1), "m", signature=SIG, flavor="sklearn")  # m:2
+        ws.register_model(fitted_linear(0), "m", signature=SIG, flavor="sklearn")  # m:1
+        ws.register_model(fitted_linear(1), "m", signature=SIG, flavor="sklearn")  # m:2
         ws.register_model(PickyModel(), "m", signature=SIG, flavor="python", trusted=True)
-        ws.register_model(_linear(2), "m", signature=SIG, flavor="sklearn")  # m:4
+        ws.register_model(fitted_linear(2), "m", signature=SIG, flavor="sklearn")  # m:4
         x = small_frame(seed=3)[0].rename(columns={"x1": "z"})[["z"]]
         other = LinearRegression().fit(x, x["z"])
         ws.register_model(other, "other", signature=OTHER_SIG, flavor="sklearn")

@@ -167,8 +167,10 @@ def test_shipper_process_ships_restarts_and_stops(backend_settings: Settings) ->
         assert shipper.restarts == 1 and shipper.process is not first
         _wait_for(lambda: count(store) == 15)
         spool.close()
+        second = shipper.process
+        assert second is not None and second.poll() is None  # still running
     finally:
         shipper.stop()
         store.close()
     assert shipper.process is None
-    assert first.returncode is not None
+    assert second.poll() is not None  # stop() ended the running child

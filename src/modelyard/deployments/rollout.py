@@ -35,7 +35,7 @@ from sqlalchemy.orm import Session
 
 from modelyard.deployments.service import EndpointService, warm
 from modelyard.domain.compat import breaking_changes
-from modelyard.domain.entities import Endpoint
+from modelyard.domain.entities import Endpoint, ModelVersion
 from modelyard.domain.refs import check_name, parse_model_ref
 from modelyard.domain.rollout import (
     CanaryConfig,
@@ -150,13 +150,7 @@ class RolloutService:
             if (current.model, current.version) == (version.model, version.version):
                 raise ConflictError(f"endpoint {endpoint!r} already serves {version.ref}")
             serving = self.registry.get(f"{current.model}:{current.version}")
-            problems = breaking_changes(serving.signature, version.signature)
-            if problems and not force:
-                raise InvalidInputError(
-                    f"{version.ref} is incompatible with the callers of {endpoint!r}: "
-                    f"{'; '.join(problems)} (use --force to switch anyway)",
-                    field="model",
-                )
+            _refuse_breaking(serving, version, endpoint, force, "switch")
         with self.store.session() as session:
             failed = failed_gates(session, version.run_id)
         if failed and not override_reason:
@@ -292,13 +286,7 @@ class RolloutService:
                 raise ConflictError(f"{version.ref} already is the fallback of {endpoint!r}")
             new_policy = replace(policy, fallback=version.ref)  # validates (not the primary)
             serving = self.registry.get(policy.primary)
-            problems = breaking_changes(serving.signature, version.signature)
-            if problems and not force:
-                raise InvalidInputError(
-                    f"{version.ref} is incompatible with the callers of {endpoint!r}: "
-                    f"{'; '.join(problems)} (use --force to make it the fallback anyway)",
-                    field="model",
-                )
+            _refuse_breaking(serving, version, endpoint, force, "make it the fallback")
             _, loaded = self.registry.load(version, prefer_compiled=True)
             warm(version, loaded)
             text = f"fallback set to {version.ref}"
@@ -413,13 +401,7 @@ class RolloutService:
                 f"{previous.status.value} on {endpoint!r}; finish or roll it back first"
             )
         serving = self.registry.get(f"{current.model}:{current.version}")
-        problems = breaking_changes(serving.signature, version.signature)
-        if problems and not force:
-            raise InvalidInputError(
-                f"{version.ref} is incompatible with the callers of {endpoint!r}: "
-                f"{'; '.join(problems)} (use --force to roll out anyway)",
-                field="model",
-            )
+        _refuse_breaking(serving, version, endpoint, force, "roll out")
         with self.store.session() as session:
             failed = failed_gates(session, version.run_id)
         if failed and not override_reason:
@@ -625,6 +607,19 @@ class RolloutService:
                 )
         out.sort(key=lambda h: str(h["at"]))
         return out
+
+
+def _refuse_breaking(
+    serving: ModelVersion, version: ModelVersion, endpoint: str, force: bool, action: str
+) -> None:
+    """Refuse ``version`` if it would break the callers of ``serving`` (unless forced)."""
+    problems = breaking_changes(serving.signature, version.signature)
+    if problems and not force:
+        raise InvalidInputError(
+            f"{version.ref} is incompatible with the callers of {endpoint!r}: "
+            f"{'; '.join(problems)} (use --force to {action} anyway)",
+            field="model",
+        )
 
 
 def _claim(session: Session, current: Endpoint) -> None:

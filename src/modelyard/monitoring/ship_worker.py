@@ -62,41 +62,54 @@ def main() -> None:
 
 
 class ShipperProcess:
-    """Starts, watches and stops the shipper child of one server process."""
+    """Starts, watches and stops the shipper child of one server process.
+
+    ``ensure_running`` runs on a worker thread of the server while ``stop`` runs at
+    shutdown: a lock orders them, and once stopped no child is started again (a tick
+    that was already under way when the server began shutting down).
+    """
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.process: subprocess.Popen[bytes] | None = None
         self.restarts = 0
+        self._lock = threading.Lock()
+        self._stopped = False
 
     def ensure_running(self) -> None:
         """Start the child, or start it again if it exited (logged)."""
-        if self.process is not None:
-            code = self.process.poll()
-            if code is None:
+        with self._lock:
+            if self._stopped:
                 return
-            self.restarts += 1
-            log.warning("prediction shipper exited with %s; starting it again", code)
-        process = subprocess.Popen(
-            [sys.executable, "-m", "modelyard.monitoring.ship_worker", str(os.getpid())],
-            stdin=subprocess.PIPE,
-        )
-        assert process.stdin is not None
-        process.stdin.write(self.settings.model_dump_json().encode())
-        process.stdin.close()
-        self.process = process
+            if self.process is not None:
+                code = self.process.poll()
+                if code is None:
+                    return
+                self.restarts += 1
+                log.warning("prediction shipper exited with %s; starting it again", code)
+            process = subprocess.Popen(
+                [sys.executable, "-m", "modelyard.monitoring.ship_worker", str(os.getpid())],
+                stdin=subprocess.PIPE,
+            )
+            assert process.stdin is not None
+            process.stdin.write(self.settings.model_dump_json().encode())
+            process.stdin.close()
+            self.process = process
 
     def stop(self, timeout: float = 10.0) -> None:
         """Ask the child to finish its current batch and exit; kill it if it hangs."""
-        process, self.process = self.process, None
-        if process is None or process.poll() is not None:
+        with self._lock:
+            self._stopped = True
+            process, self.process = self.process, None
+        if process is None:
             return
-        process.terminate()
-        try:
-            process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        process.wait()
 
 
 if __name__ == "__main__":

@@ -7,7 +7,8 @@ If a batch fails, its requests are retried one by one, so one bad request only f
 itself. A caller that gives up (timeout) is skipped when its batch is formed.
 
 Model calls run on a thread pool (a model that hangs never blocks the event loop);
-the hand-off is one ``run_in_executor`` per batch, not per request.
+the hand-off is one ``run_in_executor`` (the loop's default pool) per batch, not
+per request.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from collections.abc import Callable
-from concurrent.futures import Executor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -50,8 +50,6 @@ class Batcher:
     max_rows: int = 64
     max_wait_ms: float = 0.0
     on_batch: Callable[[int], None] | None = None
-    #: Where model calls run; ``None`` is the event loop's default executor.
-    executor: Executor | None = None
     _queue: deque[_Pending] = field(default_factory=deque)
     _running: bool = False
     batches: int = 0
@@ -101,7 +99,7 @@ class Batcher:
 
     async def _call(self, frame: pd.DataFrame) -> Prediction:
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self.executor, self.model.predict_validated, frame)
+        return await loop.run_in_executor(None, self.model.predict_validated, frame)
 
     async def _run(self, batch: list[_Pending]) -> None:
         live = [p for p in batch if not p.future.done()]  # timed-out callers are gone

@@ -18,9 +18,13 @@ def _json_text(value: Any) -> str:
 
 
 def _json_value(text: Any) -> Any:
+    """orjson for JSON text. Anything else raises TypeError, as ``json.loads`` does, so
+    SQLite's JSON type returns the numbers it stored with numeric affinity as they are."""
+    if not isinstance(text, str | bytes | bytearray):
+        raise TypeError(f"not JSON text: {type(text).__name__}")
     try:
         return orjson.loads(text)
-    except (orjson.JSONDecodeError, TypeError):  # e.g. NaN literals stored by stdlib json
+    except orjson.JSONDecodeError:  # NaN/Infinity literals written earlier by stdlib json
         return json.loads(text)
 
 

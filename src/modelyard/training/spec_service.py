@@ -190,28 +190,28 @@ class SpecTrainingService:
 
     def training_profile(self, run_id: str) -> dict[str, Any]:
         """The stored profile of a spec run's training rows (its drift reference)."""
-        with self.store.session() as session:
-            run = RunRepository(session).get(run_id)
-        digest = run.params.get("training_profile_digest")
-        if not digest:
-            raise InvalidInputError(
-                f"run {run_id} has no stored training profile (it was not trained from a spec)",
-                field="run",
-            )
-        data: dict[str, Any] = json.loads(self.store.artifacts.get_bytes(str(digest)))
-        return data
+        _, data = self._run_artifact(
+            run_id, "training_profile_digest", "has no stored training profile"
+        )
+        profile: dict[str, Any] = json.loads(data)
+        return profile
 
     def report(self, run_id: str) -> dict[str, Any]:
+        _, data = self._run_artifact(run_id, "report_digest", "has no evaluation report")
+        report: dict[str, Any] = json.loads(data)
+        return report
+
+    def _run_artifact(self, run_id: str, param: str, missing: str) -> tuple[Run, bytes]:
+        """The run and the artifact its ``param`` names; a clear error for a run that
+        was not trained from a spec (it has no such artifact)."""
         with self.store.session() as session:
             run = RunRepository(session).get(run_id)
-        digest = run.params.get("report_digest")
+        digest = run.params.get(param)
         if not digest:
             raise InvalidInputError(
-                f"run {run_id} has no evaluation report (it was not trained from a spec)",
-                field="run",
+                f"run {run_id} {missing} (it was not trained from a spec)", field="run"
             )
-        data: dict[str, Any] = json.loads(self.store.artifacts.get_bytes(str(digest)))
-        return data
+        return run, self.store.artifacts.get_bytes(str(digest))
 
     def report_for_version(self, version: ModelVersion) -> dict[str, Any] | None:
         if version.run_id is None:
@@ -223,12 +223,8 @@ class SpecTrainingService:
 
     def reproduce(self, run_id: str, *, tolerance: float = 1e-6) -> dict[str, Any]:
         """Re-run a run's exact spec on its dataset version; compare holdout metrics."""
-        with self.store.session() as session:
-            run = RunRepository(session).get(run_id)
-        digest = run.params.get("spec_digest")
-        if not digest:
-            raise InvalidInputError(f"run {run_id} was not trained from a spec", field="run")
-        spec = loads_spec(self.store.artifacts.get_bytes(str(digest)).decode())
+        run, text = self._run_artifact(run_id, "spec_digest", "has no stored spec")
+        spec = loads_spec(text.decode())
         pinned = spec.model_copy(
             update={"data": spec.data.model_copy(update={"version": run.dataset_version})}
         )
