@@ -132,3 +132,21 @@ class Receiver:
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+class EchoModel:
+    """A python-flavor regression model that answers x1 and never fails."""
+
+    def predict(self, frame: pd.DataFrame) -> list[float]:
+        return [float(v) for v in frame["x1"]]
+
+
+class SluggishModel:
+    """A python-flavor model that takes 60 ms on rows with x1 > 10 (over a tight budget)."""
+
+    def predict(self, frame: pd.DataFrame) -> list[float]:
+        import time
+
+        if (frame["x1"] > 10).any():
+            time.sleep(0.06)
+        return [float(v) for v in frame["x1"]]

@@ -42,6 +42,11 @@ class Settings(BaseSettings):
     predict_timeout_s: float = Field(
         default=30.0, gt=0, description="A prediction taking longer answers 504."
     )
+    breaker_enabled: bool = Field(
+        default=True,
+        description="A circuit breaker per served version sends traffic to the endpoint's "
+        "fallback (or answers 503) while the version keeps failing.",
+    )
     cache_ttl_s: float = Field(
         default=0.0, ge=0, description="Response cache lifetime; 0 disables the cache."
     )

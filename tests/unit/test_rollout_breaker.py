@@ -129,3 +129,41 @@ def test_config_validation_names_the_field(kwargs: dict[str, float], field: str)
     with pytest.raises(InvalidInputError) as info:
         BreakerConfig(**kwargs)
     assert info.value.field == field
+
+
+def test_a_cancelled_probe_gives_its_slot_back() -> None:
+    breaker = _tripped()
+    assert breaker.retry_after(4.0) == pytest.approx(6.0)
+    assert breaker.allow(10.0)  # half-open: the one probe
+    assert not breaker.allow(10.1)
+    breaker.cancel()  # that call never reached the model (bad input)
+    assert breaker.state is BreakerState.HALF_OPEN
+    assert breaker.allow(10.2)
+    breaker.record(OK, 5.0, 10.3)
+    assert breaker.state is BreakerState.CLOSED
+    assert breaker.retry_after(10.4) == 0.0
+    breaker.cancel()  # closed: nothing to hand back
+    assert breaker.state is BreakerState.CLOSED
+
+
+def test_the_window_forgets_old_failures() -> None:
+    config = BreakerConfig(consecutive_failures=100, window=4, min_calls=4, failure_rate=75)
+    breaker = CircuitBreaker(config)
+    for i, outcome in enumerate([FAIL, FAIL, OK, OK, OK, OK, FAIL, FAIL]):
+        breaker.record(outcome, 5.0, float(i))
+    assert breaker.state is BreakerState.CLOSED  # 2 of the last 4 failed: under 75%
+    assert breaker.snapshot()["window_failures"] == 2
+    breaker.record(FAIL, 5.0, 8.0)
+    assert breaker.state is BreakerState.OPEN
+
+
+def test_transitions_are_reported_to_the_listener() -> None:
+    seen: list[tuple[BreakerState, str]] = []
+    breaker = CircuitBreaker(
+        BreakerConfig(consecutive_failures=1, cooldown_s=1),
+        on_change=lambda s, r: seen.append((s, r)),
+    )
+    breaker.record(FAIL, 5.0, 0.0)
+    assert breaker.allow(2.0)
+    breaker.record(OK, 5.0, 2.0)
+    assert [s for s, _ in seen] == [BreakerState.OPEN, BreakerState.HALF_OPEN, BreakerState.CLOSED]

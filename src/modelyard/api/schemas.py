@@ -38,6 +38,14 @@ class EndpointConfigUpdate(Strict):
     cache_ttl_s: float | None = Field(default=None, ge=0, le=86_400)
     low_confidence_threshold: float | None = Field(default=None, ge=0, le=1)
     timeout_s: float | None = Field(default=None, gt=0, le=600)
+    latency_budget_ms: float | None = Field(
+        default=None, gt=0, le=600_000, description="Calls over it are slow for the breaker."
+    )
+    breaker: dict[str, Any] | None = Field(
+        default=None,
+        description="Circuit breaker overrides: enabled, consecutive_failures, window, "
+        "min_calls, failure_rate, consecutive_slow, cooldown_s, half_open_probes.",
+    )
 
 
 class WebhookCreate(Strict):

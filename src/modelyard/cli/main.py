@@ -246,6 +246,16 @@ def endpoints_configure(
     cache_ttl_s: Annotated[float | None, typer.Option(help="Response cache TTL; 0 off.")] = None,
     low_confidence: Annotated[float | None, typer.Option(help="Flag threshold.")] = None,
     timeout_s: Annotated[float | None, typer.Option(help="Prediction time budget.")] = None,
+    latency_budget_ms: Annotated[
+        float | None, typer.Option(help="Calls slower than this count as slow for the breaker.")
+    ] = None,
+    breaker: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Circuit breaker option KEY=VALUE (enabled, consecutive_failures, window, "
+            "min_calls, failure_rate, consecutive_slow, cooldown_s, half_open_probes)."
+        ),
+    ] = None,
 ) -> None:
     """Set serving options of one endpoint; running servers apply them within a second."""
     updates: dict[str, object] = {
@@ -254,6 +264,8 @@ def endpoints_configure(
         "cache_ttl_s": cache_ttl_s,
         "low_confidence_threshold": low_confidence,
         "timeout_s": timeout_s,
+        "latency_budget_ms": latency_budget_ms,
+        "breaker": _breaker_options(breaker) if breaker else None,
     }
     updates = {k: v for k, v in updates.items() if v is not None}
     if pii is not None:
@@ -261,6 +273,22 @@ def endpoints_configure(
     with workspace() as ws:
         endpoint = ws.endpoints.configure(name, updates, actor=ws.actor)
     print_json({"endpoint": endpoint.name, "revision": endpoint.revision, **endpoint.config})
+
+
+def _breaker_options(pairs: list[str]) -> dict[str, object]:
+    """``KEY=VALUE`` options as JSON values (``true``/``false``, numbers)."""
+    out: dict[str, object] = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key:
+            raise typer.BadParameter(f"{pair!r} is not KEY=VALUE", param_hint="--breaker")
+        try:
+            out[key.strip()] = json.loads(raw)
+        except json.JSONDecodeError:
+            raise typer.BadParameter(
+                f"{key}: {raw!r} is not a number or true/false", param_hint="--breaker"
+            ) from None
+    return out
 
 
 @endpoints_app.command("list")
@@ -332,6 +360,9 @@ def _serve_workers(settings: Settings, host: str, port: int, workers: int, check
         workers=workers,
         log_level=settings.log_level,
         timeout_graceful_shutdown=10,
+        # uvicorn kills a worker that misses a 5 s ping; loading and warming models
+        # on a busy machine can hold the GIL longer than that.
+        timeout_worker_healthcheck=60,
     )
 
 

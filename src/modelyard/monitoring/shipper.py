@@ -42,10 +42,11 @@ def _values(record: dict[str, Any]) -> tuple[Any, ...]:
     )
 
 
-def ship_segment(store: Store, path: Path) -> int:
-    """Ship one segment; returns the number of records read from it."""
+def ship_segment(store: Store, path: Path, *, wait_s: float = 0.0) -> int:
+    """Ship one segment; returns the number of records read from it. ``wait_s`` waits
+    for a shipper already holding it (so the caller can read its own writes)."""
     lock = SegmentLock(path)
-    if not lock.acquire():
+    if not lock.acquire(wait_s):
         return 0
     try:
         shipped = 0
@@ -70,9 +71,10 @@ def ship_segment(store: Store, path: Path) -> int:
         lock.release()
 
 
-def ship_pending(store: Store, directory: Path) -> int:
-    """Ship every sealed segment (and open ones left by dead processes)."""
+def ship_pending(store: Store, directory: Path, *, wait_s: float = 0.0) -> int:
+    """Ship every sealed segment (and open ones left by dead processes); with
+    ``wait_s``, a segment another shipper holds is waited for, not skipped."""
     total = 0
     for path in pending_segments(directory, own_pid=os.getpid()):
-        total += ship_segment(store, path)
+        total += ship_segment(store, path, wait_s=wait_s)
     return total

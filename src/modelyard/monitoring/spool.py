@@ -13,6 +13,7 @@ from __future__ import annotations
 import fcntl
 import os
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -155,16 +156,26 @@ class SegmentLock:
         self.path = path
         self._fd = -1
 
-    def acquire(self) -> bool:
+    def acquire(self, wait_s: float = 0.0) -> bool:
+        """Claim the segment, waiting up to ``wait_s`` for another shipper to let go.
+        False when it is gone (shipped and deleted meanwhile) or still held."""
         try:
             self._fd = os.open(self.path, os.O_RDONLY)
         except FileNotFoundError:
             return False
-        try:
-            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(self._fd)
-            self._fd = -1
+        deadline = time.monotonic() + wait_s
+        while True:
+            try:
+                fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    os.close(self._fd)
+                    self._fd = -1
+                    return False
+                time.sleep(0.005)
+        if not self.path.exists():  # the holder shipped it and deleted it
+            self.release()
             return False
         return True
 

@@ -216,7 +216,9 @@ def create_app(
         def flush() -> None:
             if spool is not None:
                 spool.seal()
-                ship_pending(active, settings.resolved_spool_dir)
+                # Wait for the shipper child if it holds a segment: the monitoring
+                # routes that flush must see every prediction made before them.
+                ship_pending(active, settings.resolved_spool_dir, wait_s=10.0)
 
         state: State = {
             "settings": settings,
@@ -227,6 +229,7 @@ def create_app(
                 prefer_compiled=settings.use_compiled,
                 batch_max_rows=settings.batch_max_rows,
                 batch_max_wait_ms=settings.batch_max_wait_ms,
+                breakers_enabled=settings.breaker_enabled,
             ),
             "cache": ResponseCache(
                 max_entries=settings.cache_max_entries, ttl_s=settings.cache_ttl_s

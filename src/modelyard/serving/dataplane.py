@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import math
 import random
 import re
 import time
@@ -78,7 +79,10 @@ async def get_endpoint(request: Request) -> Response:
         return error_response(
             404, "not_found", f"endpoint {name!r} not found", request.state.request_id
         )
-    return ORJSONResponse(served.description)
+    breakers = request.state.table.breaker_snapshots(name)
+    if not breakers:
+        return ORJSONResponse(served.description)
+    return ORJSONResponse({**served.description, "breakers": breakers})
 
 
 def subject_of(request: Request) -> str | None:
@@ -145,6 +149,13 @@ async def serve_prediction(
     A/B arm) in every process, replica and restart; without it each request is routed
     at random. The response's ``model.version`` (and ``X-Model-Version``) say which
     version answered.
+
+    Each version has a circuit breaker (:mod:`~modelyard.domain.rollout.breaker`): model
+    errors and timeouts count as failures, calls over the endpoint's
+    ``latency_budget_ms`` as slow; bad input counts for nothing. While the routed
+    version's breaker is open the request goes to the primary (when a canary or an arm
+    tripped) or the policy's fallback, with ``X-Fallback-From`` naming the tripped
+    version; with neither, a 503 ``circuit_open`` with ``Retry-After``.
     """
     started = time.perf_counter()
     state = request.scope["state"]
@@ -153,6 +164,7 @@ async def serve_prediction(
     served: ServedModel | None = state["table"].get(name)
     if served is None:
         return error_response(404, "not_found", f"endpoint {name!r} not found", request_id)
+    top = served
     shadows: list[ServedModel] = []
     if served.policy is not None:
         decision = route(
@@ -160,9 +172,33 @@ async def serve_prediction(
         )
         shadows = [served.variants[r] for r in decision.shadows if r in served.variants]
         served = served.variants.get(decision.serve_ref, served)
+    headers: dict[str, str] = {}
+    breaker = served.breaker
+    if breaker is not None and not breaker.allow(started):
+        tripped = served
+        diverted = _divert(top, tripped, started)
+        if diverted is None:
+            m.requests.labels(name, tripped.version_label, "503").inc()
+            m.errors.labels(name, tripped.version_label, "circuit_open").inc()
+            return error_response(
+                503,
+                "circuit_open",
+                f"version {tripped.ref} is failing ({breaker.reason}) and endpoint {name!r} "
+                "has no fallback version to answer instead; retry later",
+                request_id,
+                headers={
+                    "x-model-version": tripped.version_label,
+                    "retry-after": str(max(1, math.ceil(breaker.retry_after(started)))),
+                },
+            )
+        served = diverted
+        breaker = served.breaker
+        m.fallbacks.labels(name, tripped.version_label, served.version_label).inc()
+        headers["x-fallback-from"] = tripped.ref
+    if top.policy is not None:
         state["routed_ref"] = served.ref
     version = served.version_label
-    headers = {"x-model-version": version}
+    headers["x-model-version"] = version
     settings: Settings = state["settings"]
     try:
         subject = subject_of(request)
@@ -189,6 +225,8 @@ async def serve_prediction(
                 cache.put(key, (frame, records, result), ttl)
         explanations = await run_in_threadpool(served.model.explain, frame) if explain else None
     except TimeoutError:
+        if breaker is not None:
+            breaker.record(False, (time.perf_counter() - started) * 1000, time.perf_counter())
         m.requests.labels(name, version, "504").inc()
         m.errors.labels(name, version, "timeout").inc()
         return error_response(
@@ -200,18 +238,32 @@ async def serve_prediction(
             headers=headers,
         )
     except BodyTooLarge as exc:
+        if breaker is not None:
+            breaker.cancel()
         return _fail(m, name, version, 413, exc, request_id, headers)
     except InvalidInputError as exc:
+        if breaker is not None:
+            breaker.cancel()
         status = 400 if exc.field == "body" else 422
         return _fail(m, name, version, status, exc, request_id, headers)
     except ModelyardError as exc:
-        return _fail(m, name, version, status_for(exc), exc, request_id, headers)
+        status = status_for(exc)
+        if breaker is not None:
+            if status >= 500:
+                breaker.record(False, (time.perf_counter() - started) * 1000, time.perf_counter())
+            else:
+                breaker.cancel()
+        return _fail(m, name, version, status, exc, request_id, headers)
     except ClientDisconnect:
         # The caller went away mid-request (e.g. a load generator stopping): not an error
         # of the model; counted as 499 like nginx does.
+        if breaker is not None:
+            breaker.cancel()
         m.requests.labels(name, version, "499").inc()
         return Response(status_code=499)
     except Exception:
+        if breaker is not None:
+            breaker.record(False, (time.perf_counter() - started) * 1000, time.perf_counter())
         log.exception("endpoint %s version %s: prediction failed [%s]", name, version, request_id)
         m.requests.labels(name, version, "500").inc()
         m.errors.labels(name, version, "model_error").inc()
@@ -227,7 +279,13 @@ async def serve_prediction(
         state["routed_output"] = result.predictions[0] if result.predictions else None
     if result.probabilities is not None:
         outputs["probabilities"] = result.probabilities
-    elapsed = time.perf_counter() - started
+    finished = time.perf_counter()
+    elapsed = finished - started
+    if breaker is not None:
+        if hit is None:
+            breaker.record(True, elapsed * 1000, finished)
+        else:
+            breaker.cancel()  # a cached answer says nothing about the model
     spool: Spool | None = state["spool"]
     if spool is not None:
         if records is None:
@@ -274,6 +332,19 @@ async def serve_prediction(
     if explanations is not None:
         content["explanations"] = explanations
     return ORJSONResponse(content, headers=headers)
+
+
+def _divert(top: ServedModel, tripped: ServedModel, now: float) -> ServedModel | None:
+    """Who answers while ``tripped``'s breaker is open: the primary when a canary or an
+    A/B arm tripped, else the policy's fallback version; ``None`` when neither may."""
+    candidates = [top] if tripped is not top else []
+    fallback = top.policy.fallback if top.policy is not None else None
+    if fallback is not None and fallback in top.variants:
+        candidates.append(top.variants[fallback])
+    for candidate in candidates:
+        if candidate is not tripped and (candidate.breaker is None or candidate.breaker.allow(now)):
+            return candidate
+    return None
 
 
 def frame_records(frame: pd.DataFrame) -> list[dict[str, Any]]:

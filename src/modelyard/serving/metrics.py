@@ -100,6 +100,20 @@ class ServingMetrics:
             registry=self.registry,
         )
 
+        self.breaker_state = Gauge(
+            "modelyard_breaker_state",
+            "Circuit breaker of a served version: 0 closed, 1 half-open, 2 open.",
+            ["endpoint", "version"],
+            registry=self.registry,
+        )
+        self.fallbacks = Counter(
+            "modelyard_fallback_requests_total",
+            "Requests answered by another version because the routed version's breaker "
+            "was open, by endpoint, the tripped version and the version that answered.",
+            ["endpoint", "version", "answered_by"],
+            registry=self.registry,
+        )
+
     def version_meters(self, endpoint: str, version: str) -> VersionMeters:
         return VersionMeters(
             ok=self.requests.labels(endpoint, version, "200"),

@@ -12,6 +12,11 @@ the new entry replaces the old one; if any fails, the table keeps the previous e
 loaded (including the one kept for rollback) are reused, not reloaded, unless the
 registry now holds other artifacts for them (e.g. a compiled one). A policy whose
 primary is not the endpoint's version (someone deployed over a rollout) is ignored.
+
+Circuit breakers: every served version has a :class:`CircuitBreaker` of this process,
+keyed by ``(endpoint, ref)`` and carried over when the entry is rebuilt (a config or
+policy change does not forget that a version is failing) unless its breaker settings
+changed.
 """
 
 from __future__ import annotations
@@ -24,9 +29,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from modelyard.deployments.service import describe_endpoint, warm
-from modelyard.domain.endpoint_config import EndpointConfig, parse_endpoint_config
+from modelyard.domain.endpoint_config import EndpointConfig, breaker_config, parse_endpoint_config
 from modelyard.domain.entities import Endpoint, ModelVersion
 from modelyard.domain.rollout.analysis import ArmWindow
+from modelyard.domain.rollout.breaker import BreakerState, CircuitBreaker
 from modelyard.domain.rollout.policy import TrafficPolicy
 from modelyard.domain.signature import Signature
 from modelyard.errors import ModelyardError
@@ -89,6 +95,7 @@ class ServedModel:
     meters: VersionMeters
     policy: TrafficPolicy | None = None
     variants: Mapping[str, ServedModel] = field(default_factory=dict)
+    breaker: CircuitBreaker | None = None
 
     @property
     def version_label(self) -> str:
@@ -110,6 +117,8 @@ class EndpointTable:
     prefer_compiled: bool = True
     batch_max_rows: int = 64
     batch_max_wait_ms: float = 0.0
+    breakers_enabled: bool = True
+    breakers: dict[tuple[str, str], CircuitBreaker] = field(default_factory=dict)
 
     def get(self, name: str) -> ServedModel | None:
         return self.served.get(name)
@@ -134,6 +143,24 @@ class EndpointTable:
             if name not in self.known:
                 del self.served[name]
                 self.metrics.endpoint_ready.labels(name).set(0)
+        live = {
+            (entry.endpoint, model.ref)
+            for entry in (*self.served.values(), *self.previous.values())
+            for model in (entry, *entry.variants.values())
+        }
+        for key in set(self.breakers) - live:
+            del self.breakers[key]
+
+    def breaker_snapshots(self, name: str) -> dict[str, dict[str, Any]]:
+        """This process's breaker of each version the endpoint serves, for status pages."""
+        entry = self.served.get(name)
+        if entry is None:
+            return {}
+        return {
+            model.ref: model.breaker.snapshot()
+            for model in (entry, *entry.variants.values())
+            if model.breaker is not None
+        }
 
     def _loaded(self, name: str) -> dict[str, tuple[ModelVersion, LoadedModel]]:
         """Versions this endpoint already has in memory (served, variants, rollback)."""
@@ -235,7 +262,35 @@ class EndpointTable:
             ),
             policy=policy,
             variants=variants or {},
+            breaker=self._breaker(endpoint.name, version, config),
         )
+
+    def _breaker(
+        self, endpoint: str, version: ModelVersion, config: EndpointConfig
+    ) -> CircuitBreaker | None:
+        key = (endpoint, version.ref)
+        wanted = breaker_config(config) if self.breakers_enabled else None
+        kept = self.breakers.get(key)
+        if wanted is None:
+            self.breakers.pop(key, None)
+            return None
+        if kept is not None and kept.config == wanted:
+            return kept
+        label = str(version.version)
+        gauge = self.metrics.breaker_state.labels(endpoint, label)
+        gauge.set(0)
+
+        def changed(state: BreakerState, reason: str) -> None:
+            gauge.set(_BREAKER_CODES[state])
+            log.warning(
+                "endpoint %s: breaker of %s is %s: %s", endpoint, version.ref, state, reason
+            )
+
+        breaker = self.breakers[key] = CircuitBreaker(wanted, on_change=changed)
+        return breaker
+
+
+_BREAKER_CODES = {BreakerState.CLOSED: 0, BreakerState.HALF_OPEN: 1, BreakerState.OPEN: 2}
 
 
 def _same_artifacts(loaded: ModelVersion, stored: ModelVersion) -> bool:

@@ -15,7 +15,9 @@ sends the request to the fallback version, or answers 503). After ``cooldown_s``
 lets ``half_open_probes`` requests through; a probe that fails or is over budget
 reopens it, and if probe results never come back the slots are handed out again after
 another cooldown. Results recorded while open (calls admitted before it opened) are
-ignored.
+ignored. A call that was allowed but never reached the model (the caller's input was
+bad) is handed back with :meth:`CircuitBreaker.cancel`, so it neither counts nor keeps
+a probe slot.
 
 Nothing here reads a clock or takes a lock: callers pass ``now`` (seconds, any
 monotonic origin) and serialise calls (one event loop, or a lock around it).
@@ -24,6 +26,7 @@ monotonic origin) and serialise calls (one event loop, or a lock around it).
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -72,10 +75,17 @@ class BreakerConfig:
 class CircuitBreaker:
     """Closed / open / half-open state machine (see the module docstring)."""
 
-    def __init__(self, config: BreakerConfig | None = None) -> None:
+    def __init__(
+        self,
+        config: BreakerConfig | None = None,
+        *,
+        on_change: Callable[[BreakerState, str], None] | None = None,
+    ) -> None:
         self.config = config or BreakerConfig()
+        self._on_change = on_change
         self._state = BreakerState.CLOSED
         self._outcomes: deque[bool] = deque(maxlen=self.config.window)
+        self._window_failures = 0
         self._failures_in_row = 0
         self._slow_in_row = 0
         self._opened_at: float | None = None
@@ -129,11 +139,16 @@ class CircuitBreaker:
                 self._reset()
                 self._move(BreakerState.CLOSED, f"{self._probe_successes_text()} succeeded")
             return
-        self._outcomes.append(success)
+        cfg = self.config
+        outcomes = self._outcomes
+        if len(outcomes) == cfg.window and not outcomes[0]:
+            self._window_failures -= 1  # the oldest failure leaves the window
+        outcomes.append(success)
+        if not success:
+            self._window_failures += 1
         self._failures_in_row = 0 if success else self._failures_in_row + 1
         self._slow_in_row = self._slow_in_row + 1 if slow else 0
-        cfg = self.config
-        failures = self._outcomes.count(False)
+        failures = self._window_failures
         if self._failures_in_row >= cfg.consecutive_failures:
             self._open(now, f"{self._failures_in_row} consecutive failures")
         elif len(self._outcomes) >= cfg.min_calls and failures * 100 >= cfg.failure_rate * len(
@@ -149,6 +164,17 @@ class CircuitBreaker:
                 now, f"{self._slow_in_row} consecutive calls over the {budget:g} ms latency budget"
             )
 
+    def cancel(self) -> None:
+        """Hand back a call :meth:`allow` admitted that never reached the model."""
+        if self._state is BreakerState.HALF_OPEN and self._probes_granted > self._probe_successes:
+            self._probes_granted -= 1
+
+    def retry_after(self, now: float) -> float:
+        """Seconds until an open breaker lets a probe through (0 when not open)."""
+        if self._state is not BreakerState.OPEN or self._opened_at is None:
+            return 0.0
+        return max(0.0, self.config.cooldown_s - (now - self._opened_at))
+
     def snapshot(self) -> dict[str, Any]:
         """JSON-able view for metrics and status pages."""
         return {
@@ -156,7 +182,7 @@ class CircuitBreaker:
             "reason": self.reason,
             "opened_at": self._opened_at,
             "window_calls": len(self._outcomes),
-            "window_failures": self._outcomes.count(False),
+            "window_failures": self._window_failures,
             "consecutive_failures": self._failures_in_row,
             "consecutive_slow": self._slow_in_row,
             "transitions": self.transitions,
@@ -173,6 +199,7 @@ class CircuitBreaker:
 
     def _reset(self) -> None:
         self._outcomes.clear()
+        self._window_failures = 0
         self._failures_in_row = self._slow_in_row = 0
         self._probes_granted = self._probe_successes = 0
 
@@ -180,3 +207,5 @@ class CircuitBreaker:
         self._state = state
         self.reason = reason
         self.transitions += 1
+        if self._on_change is not None:
+            self._on_change(state, reason)
