@@ -141,3 +141,56 @@ def test_combine_stacks_float_frames_like_concat() -> None:
     pd.testing.assert_frame_equal(
         combine(mixed, all_float=False), pd.concat(mixed, ignore_index=True)
     )
+
+
+class ThreadNoting(LoadedModel):
+    """Notes which thread each call ran on; ``slow`` makes calls take 5 ms."""
+
+    flavor = "test"
+    bounded_compute = True
+
+    def __init__(self) -> None:
+        super().__init__(SIG)
+        self.threads: list[int] = []
+        self.slow = False
+
+    def _predict(self, frame: pd.DataFrame) -> Prediction:
+        import time
+
+        self.threads.append(threading.get_ident())
+        if self.slow:
+            time.sleep(0.005)
+        return Prediction(predictions=[float(v) for v in frame["x"]])
+
+
+def test_fast_bounded_models_are_called_on_the_event_loop() -> None:
+    model = ThreadNoting()
+    batcher = Batcher(model, inline_max_ms=1.0)
+
+    async def go() -> int:
+        for i in range(5):
+            await batcher.predict(frame(float(i)))
+        model.slow = True
+        for i in range(3):  # one slow inline call raises the average: back to the pool
+            await batcher.predict(frame(float(i)))
+        return threading.get_ident()
+
+    loop_thread = asyncio.run(go())
+    assert model.threads[0] != loop_thread  # the first call, of unknown cost, in the pool
+    assert model.threads[1:5] == [loop_thread] * 4
+    assert model.threads[5] == loop_thread and model.threads[6] != loop_thread
+    assert batcher.inline_calls == 5 and batcher.call_ms > 1.0
+
+
+def test_models_running_user_code_never_run_on_the_event_loop() -> None:
+    model = ThreadNoting()
+    model.bounded_compute = False  # e.g. the python flavor
+
+    async def go() -> int:
+        for i in range(5):
+            await batcher.predict(frame(float(i)))
+        return threading.get_ident()
+
+    batcher = Batcher(model)
+    loop_thread = asyncio.run(go())
+    assert loop_thread not in model.threads and batcher.inline_calls == 0

@@ -36,6 +36,9 @@ class LoadedModel(ABC):
     """A model in memory, ready to predict on frames that match its signature."""
 
     flavor: ClassVar[str]
+    #: Library code with compute bounded by the rows given (no user code, no IO): the
+    #: batcher may call a fast one on the event loop instead of a thread.
+    bounded_compute: ClassVar[bool] = False
 
     def __init__(self, signature: Signature) -> None:
         self.signature = signature

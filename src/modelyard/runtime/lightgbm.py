@@ -38,6 +38,7 @@ _CLASSIFICATION_OBJECTIVES = frozenset({"binary", "multiclass", "multiclassova"}
 
 class LightGBMModel(LoadedModel):
     flavor = "lightgbm"
+    bounded_compute = True
 
     def __init__(
         self,

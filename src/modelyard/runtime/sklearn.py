@@ -49,6 +49,7 @@ SAFE_TYPES: frozenset[str] = frozenset(
 
 class SklearnModel(LoadedModel):
     flavor = "sklearn"
+    bounded_compute = True
 
     def __init__(self, model: Any, signature: Signature) -> None:
         super().__init__(signature)
