@@ -6,7 +6,6 @@ import pytest
 import sqlalchemy as sa
 
 from helpers import fitted_logreg
-from modelyard.domain.audit import verify_chain
 from modelyard.errors import ConflictError, InvalidInputError, ModelLoadError, NotFoundError
 from modelyard.registry.service import RegistryService
 from modelyard.security.keys import KeyService
@@ -18,6 +17,11 @@ from modelyard.store.store import Store
 def _entries(store: Store) -> list:  # type: ignore[type-arg]
     with store.session() as session:
         return AuditRepository(session).entries()
+
+
+def _problems(store: Store) -> list[str]:
+    with store.session() as session:
+        return AuditRepository(session).verify().problems
 
 
 def _populate(store: Store) -> None:
@@ -34,14 +38,14 @@ def test_mutations_are_audited_and_chain_verifies(store: Store) -> None:
     assert [e.action for e in entries] == ["model.register", "model.promote", "key.create"]
     assert entries[1].actor == "bob"
     assert entries[1].before == {"stage": "candidate"}
-    assert verify_chain(entries) == []
+    assert _problems(store) == []
 
 
 def test_edited_entry_is_detected(store: Store) -> None:
     _populate(store)
     with store.session() as session:
         session.execute(sa.update(AuditRow).where(AuditRow.id == 2).values(actor="mallory"))
-    problems = verify_chain(_entries(store))
+    problems = _problems(store)
     assert problems == ["entry 2 was modified (its hash does not match)"]
 
 
@@ -49,7 +53,7 @@ def test_deleted_entry_is_detected(store: Store) -> None:
     _populate(store)
     with store.session() as session:
         session.execute(sa.delete(AuditRow).where(AuditRow.id == 2))
-    problems = verify_chain(_entries(store))
+    problems = _problems(store)
     assert any("missing" in p for p in problems)
     assert any("does not link" in p for p in problems)
 

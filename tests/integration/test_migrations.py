@@ -43,3 +43,54 @@ def test_models_match_migrations(backend_settings: Settings) -> None:
         assert diff == []
     finally:
         engine.dispose()
+
+
+def test_0008_marks_an_existing_log_and_the_next_append_seals_it(
+    backend_settings: Settings,
+) -> None:
+    """A log from before the keyed chain gets the legacy mark, then is adopted once."""
+    from datetime import UTC, datetime
+
+    from modelyard.domain.audit import GENESIS, LEGACY_SEAL_MAC, legacy_entry_hash
+    from modelyard.store.orm import AuditRow, AuditSealRow
+    from modelyard.store.repositories.audit import AuditRepository
+    from modelyard.store.store import open_store
+
+    backend_settings.home.mkdir(parents=True, exist_ok=True)
+    engine = create_db_engine(backend_settings.resolved_database_url)
+    try:
+        upgrade(engine, "0007")
+        prev = GENESIS
+        with engine.begin() as conn:
+            for i in range(1, 3):
+                fields: dict[str, object] = {
+                    "at": datetime(2026, 1, i, tzinfo=UTC),
+                    "actor": "admin",
+                    "action": "model.register",
+                    "target": f"m:{i}",
+                    "before": None,
+                    "after": {"version": i},
+                    "request_id": None,
+                }
+                digest = legacy_entry_hash(prev, **fields)  # type: ignore[arg-type]
+                conn.execute(
+                    sa.insert(AuditRow.__table__).values(prev_hash=prev, hash=digest, **fields)
+                )
+                prev = digest
+        upgrade(engine)
+        with engine.connect() as conn:
+            mark = conn.execute(sa.select(AuditSealRow.__table__)).one()
+        assert (mark.last_hash, mark.count, mark.mac) == (prev, 2, LEGACY_SEAL_MAC)
+    finally:
+        engine.dispose()
+    store = open_store(backend_settings)
+    try:
+        with store.session() as session:
+            assert AuditRepository(session).verify().legacy
+        with store.session() as session:
+            AuditRepository(session).append(actor="admin", action="test.event", target="x")
+        with store.session() as session:
+            report = AuditRepository(session).verify()
+        assert report.intact and report.entries == 3
+    finally:
+        store.close()

@@ -7,9 +7,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from modelyard.api.convert import plain
+from modelyard.api.idempotency import ShownOnceResponse
 from modelyard.api.operations import Operation, parse_body
 from modelyard.api.schemas import KeyCreate
-from modelyard.domain.audit import verify_chain
+from modelyard.domain.audit import AuditEntry, AuditReport
 from modelyard.domain.security import Permission
 from modelyard.security.keys import KeyService
 from modelyard.serving.responses import ORJSONResponse
@@ -23,6 +24,12 @@ async def list_keys(request: Request) -> Response:
 
 
 async def create_key(request: Request) -> Response:
+    """Create a key; the plaintext ``key`` is in this response only.
+
+    With an ``Idempotency-Key``, a replay returns the stored response with the secret
+    redacted: ``"key": null``, ``"key_redacted": true`` and a ``message`` naming the
+    prefix to revoke if the key was lost. Only that redacted form is stored.
+    """
     body = await parse_body(request, KeyCreate)
     service = KeyService(request.state.store)
     info, key = await run_in_threadpool(
@@ -35,7 +42,18 @@ async def create_key(request: Request) -> Response:
             request_id=request.state.request_id,
         )
     )
-    return ORJSONResponse({**plain(info), "key": key}, status_code=201)
+    shown = plain(info)
+    redacted = {
+        **shown,
+        "key": None,
+        "key_redacted": True,
+        "message": (
+            "this key was created by an earlier request with the same Idempotency-Key; "
+            "a key is shown only once and is not stored. If it was lost, revoke it "
+            f"(DELETE /v1/keys/{info.prefix}) and create another"
+        ),
+    }
+    return ShownOnceResponse({**shown, "key": key}, replay=redacted, status_code=201)
 
 
 async def revoke_key(request: Request) -> Response:
@@ -50,9 +68,14 @@ async def revoke_key(request: Request) -> Response:
     return ORJSONResponse(plain(info))
 
 
-def _entries(store: Store, limit: int | None = None) -> list:  # type: ignore[type-arg]
+def _entries(store: Store, limit: int) -> list[AuditEntry]:
     with store.session() as session:
         return AuditRepository(session).entries(limit=limit)
+
+
+def _verify(store: Store) -> AuditReport:
+    with store.session() as session:
+        return AuditRepository(session).verify()
 
 
 async def list_audit(request: Request) -> Response:
@@ -61,9 +84,17 @@ async def list_audit(request: Request) -> Response:
 
 
 async def verify_audit(request: Request) -> Response:
-    entries = await run_in_threadpool(_entries, request.state.store)
-    problems = verify_chain(entries)
-    return ORJSONResponse({"intact": not problems, "entries": len(entries), "problems": problems})
+    """The chain and the sealed head: edited, deleted (newest too) or forged entries."""
+    report = await run_in_threadpool(_verify, request.state.store)
+    seal = report.seal
+    return ORJSONResponse(
+        {
+            "intact": report.intact,
+            "entries": report.entries,
+            "problems": report.problems,
+            "seal": None if seal is None else {"last_id": seal.last_id, "count": seal.count},
+        }
+    )
 
 
 OPERATIONS = [
@@ -76,9 +107,9 @@ OPERATIONS = [
         "Create an API key (shown once)",
         "admin",
         request_model=KeyCreate,
+        idempotent=True,
         status_codes=(201,),
     ),
-    # Not idempotent on purpose: replaying would mean storing the plaintext key.
     Operation(
         "DELETE", "/v1/keys/{prefix}", revoke_key, Permission.ADMIN, "Revoke an API key", "admin"
     ),
@@ -88,7 +119,7 @@ OPERATIONS = [
         "/v1/audit/verify",
         verify_audit,
         Permission.ADMIN,
-        "Verify the audit hash chain",
+        "Verify the audit hash chain and its sealed head",
         "admin",
     ),
 ]

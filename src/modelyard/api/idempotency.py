@@ -1,21 +1,36 @@
 """``Idempotency-Key`` for state-changing routes: same key and body → the stored
-response; same key, different body → 422; a concurrent duplicate → 409."""
+response; same key, different body → 422; a concurrent duplicate → 409.
+
+A response that shows a secret once (a new API key, a webhook signing secret) is a
+:class:`ShownOnceResponse`: the idempotency table stores its ``replay`` form, with the
+secret redacted, so a replay never returns (and the database never holds) the secret.
+"""
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from modelyard.serving.responses import error_response
+from modelyard.serving.responses import ORJSONResponse, error_response
 from modelyard.store.repositories.idempotency import IdempotencyRepository, Outcome
 from modelyard.store.store import Store
 
 Handler = Callable[[Request], Awaitable[Response]]
 MAX_KEY_LENGTH = 128
+
+
+class ShownOnceResponse(ORJSONResponse):
+    """A JSON response holding a secret shown once; ``replay`` (the same response with
+    the secret redacted) is what an idempotent replay returns and what is stored."""
+
+    def __init__(self, content: Any, *, replay: Any, status_code: int = 200) -> None:
+        super().__init__(content, status_code=status_code)
+        self.replay_body = self.render(replay)
 
 
 def idempotent(handler: Handler) -> Handler:
@@ -75,7 +90,12 @@ def idempotent(handler: Handler) -> Handler:
                 if response.status_code >= 500:
                     repo.release(key, actor)
                 else:
-                    repo.complete(key, actor, response.status_code, bytes(response.body))
+                    stored = (
+                        response.replay_body
+                        if isinstance(response, ShownOnceResponse)
+                        else bytes(response.body)
+                    )
+                    repo.complete(key, actor, response.status_code, stored)
 
         await run_in_threadpool(finish)
         return response

@@ -7,6 +7,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from modelyard.api.convert import plain
+from modelyard.api.idempotency import ShownOnceResponse
 from modelyard.api.operations import Operation, parse_body
 from modelyard.api.schemas import WebhookCreate
 from modelyard.domain.refs import check_name
@@ -20,6 +21,12 @@ def _service(request: Request) -> WebhookService:
 
 
 async def create(request: Request) -> Response:
+    """Subscribe a URL; the signing ``secret`` is in this response only.
+
+    With an ``Idempotency-Key``, a replay returns the stored response with the secret
+    redacted (``"secret": null``, ``"secret_redacted": true`` and a ``message``); only
+    that redacted form is stored in the idempotency table.
+    """
     body = await parse_body(request, WebhookCreate)
     service = _service(request)
     hook, secret = await run_in_threadpool(
@@ -31,7 +38,18 @@ async def create(request: Request) -> Response:
             secret=body.secret,
         )
     )
-    return ORJSONResponse({**plain(hook), "secret": secret}, status_code=201)
+    shown = plain(hook)
+    redacted = {
+        **shown,
+        "secret": None,
+        "secret_redacted": True,
+        "message": (
+            "this webhook was created by an earlier request with the same Idempotency-Key; "
+            "its signing secret is shown only once. If it was lost, delete the webhook "
+            f"(DELETE /v1/webhooks/{hook.name}) and create it again"
+        ),
+    }
+    return ShownOnceResponse({**shown, "secret": secret}, replay=redacted, status_code=201)
 
 
 async def list_hooks(request: Request) -> Response:
@@ -67,7 +85,7 @@ OPERATIONS = [
         "Subscribe a URL to events (the signing secret is shown once)",
         "webhooks",
         request_model=WebhookCreate,
-        idempotent=False,
+        idempotent=True,
         status_codes=(201,),
     ),
     Operation(

@@ -5,16 +5,16 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from modelyard.cli.context import console, err_console, print_json, workspace
-from modelyard.domain.audit import verify_chain
 from modelyard.security.keys import KeyService
 from modelyard.security.rotation import rotate_secret
 from modelyard.store.repositories.audit import AuditRepository
 
 keys_app = typer.Typer(help="API keys (stored hashed; shown once).", no_args_is_help=True)
-audit_app = typer.Typer(help="The hash-chained audit log.", no_args_is_help=True)
+audit_app = typer.Typer(help="The keyed, sealed hash-chained audit log.", no_args_is_help=True)
 
 
 @keys_app.command("create")
@@ -79,14 +79,27 @@ def keys_revoke(
 @keys_app.command("rotate-secret")
 def rotate(
     yes: Annotated[bool, typer.Option("--yes", help="Do it without asking.")] = False,
+    accept_audit_problems: Annotated[
+        bool,
+        typer.Option(
+            "--accept-audit-problems",
+            help="Rotate even if `audit verify` fails; the problems are recorded in the "
+            "rotation's audit entry.",
+        ),
+    ] = False,
 ) -> None:
-    """Re-sign every model artifact under a new server secret."""
+    """Re-sign every model artifact and re-chain the audit log under a new server secret."""
     if not yes:
-        typer.confirm("Re-sign every model version with a new server secret?", abort=True)
+        typer.confirm(
+            "Re-sign every model version and re-chain the audit log with a new server secret?",
+            abort=True,
+        )
     with workspace() as ws:
-        new_secret, count = rotate_secret(ws.store, ws.settings, actor=ws.actor)
+        new_secret, count = rotate_secret(
+            ws.store, ws.settings, actor=ws.actor, accept_audit_problems=accept_audit_problems
+        )
         env_managed = bool(ws.settings.secret_key)
-    console.print(f"re-signed {count} model versions")
+    console.print(f"re-signed {count} model versions; audit log re-chained and resealed")
     if env_managed:
         console.print("set MODELYARD_SECRET_KEY to this value on every replica, then restart:")
         typer.echo(new_secret)
@@ -96,15 +109,16 @@ def rotate(
 
 @audit_app.command("verify")
 def audit_verify() -> None:
-    """Check the hash chain: any edited or deleted entry is reported (exit 1)."""
+    """Check the keyed hash chain and its seal: any edited, deleted (newest included) or
+    forged entry, and a missing or invalid seal, is reported (exit 1)."""
     with workspace() as ws, ws.store.session() as session:
-        entries = AuditRepository(session).entries()
-    problems = verify_chain(entries)
-    if problems:
-        for problem in problems:
-            err_console.print(f"[red]✗[/] {problem}")
+        report = AuditRepository(session).verify()
+    if report.problems:
+        for problem in report.problems:
+            err_console.print(f"[red]✗[/] {escape(problem)}", highlight=False)
         raise typer.Exit(1)
-    console.print(f"[green]✓[/] audit log intact: {len(entries)} entries")
+    sealed = f", sealed at entry {report.seal.last_id}" if report.seal and report.entries else ""
+    console.print(f"[green]✓[/] audit log intact: {report.entries} entries{sealed}")
 
 
 @audit_app.command("list")

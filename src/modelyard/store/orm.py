@@ -196,6 +196,18 @@ class AuditRow(Base):
     hash: Mapped[str] = mapped_column(String(64), unique=True)
 
 
+class AuditSealRow(Base):
+    """The audit log's sealed head (one row, id 1), updated with every append."""
+
+    __tablename__ = "audit_seal"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    last_id: Mapped[int] = mapped_column(Integer)
+    last_hash: Mapped[str] = mapped_column(String(64))
+    count: Mapped[int] = mapped_column(Integer)
+    mac: Mapped[str] = mapped_column(String(64))
+
+
 class IdempotencyRow(Base):
     __tablename__ = "idempotency_keys"
     __table_args__ = (UniqueConstraint("key", "actor", name="uq_idempotency_key_actor"),)

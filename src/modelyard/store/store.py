@@ -8,11 +8,13 @@ from contextlib import contextmanager
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from modelyard.domain.audit import audit_key
 from modelyard.security.secret import load_secret
 from modelyard.settings import Settings
 from modelyard.store.artifacts import ArtifactStore, open_artifact_store
 from modelyard.store.db import create_db_engine, create_session_factory
 from modelyard.store.migrate import upgrade
+from modelyard.store.repositories.audit import AUDIT_KEY_INFO
 
 
 class Store:
@@ -26,8 +28,12 @@ class Store:
 
     @contextmanager
     def session(self) -> Iterator[Session]:
-        """A unit of work: commits on success, rolls back on any error."""
-        session = self._sessions()
+        """A unit of work: commits on success, rolls back on any error.
+
+        The session carries the audit key (derived from the current secret) for
+        ``AuditRepository``.
+        """
+        session = self._sessions(info={AUDIT_KEY_INFO: audit_key(self.secret)})
         try:
             yield session
             session.commit()
