@@ -24,7 +24,8 @@ class ServerError(ModelyardError):
 
 
 class Client:
-    """Talks to the data plane: ``Client("http://127.0.0.1:8000").predict("ep", rows)``."""
+    """Talks to a server: ``Client("http://127.0.0.1:8000").predict("ep", rows)``; also
+    starts, approves and rolls back rollouts and sets fallbacks."""
 
     def __init__(
         self,
@@ -63,9 +64,8 @@ class Client:
 
     def predict(self, endpoint: str, rows: list[dict[str, Any]]) -> dict[str, Any]:
         """Predictions (and class probabilities) for ``rows`` from ``endpoint``."""
-        return self._json(
-            self._http.post(f"/v1/endpoints/{endpoint}/predict", json={"inputs": rows})
-        )  # type: ignore[no-any-return]
+        response = self._http.post(f"/v1/endpoints/{endpoint}/predict", json={"inputs": rows})
+        return self._json(response)  # type: ignore[no-any-return]
 
     def endpoints(self) -> list[dict[str, Any]]:
         return self._json(self._http.get("/v1/endpoints"))["endpoints"]  # type: ignore[no-any-return]
@@ -75,3 +75,74 @@ class Client:
 
     def ready(self) -> bool:
         return self._http.get("/readyz").status_code == 200
+
+    # ------------------------------------------------------------------ rollouts
+
+    def _post(self, path: str, body: dict[str, Any], idempotency_key: str | None) -> dict[str, Any]:
+        headers = {"Idempotency-Key": idempotency_key} if idempotency_key is not None else {}
+        return self._json(self._http.post(path, json=body, headers=headers))  # type: ignore[no-any-return]
+
+    def start_rollout(
+        self,
+        endpoint: str,
+        model: str,
+        *,
+        strategy: str = "blue-green",
+        share: float | None = None,
+        force: bool = False,
+        override_reason: str | None = None,
+        reason: str = "",
+        steps: list[float] | None = None,
+        canary: dict[str, Any] | None = None,
+        require_approval: bool = False,
+        idempotency_key: str | None = None,
+    ) -> dict[str, Any]:
+        """Start rolling ``model`` (``NAME:VERSION``) out on ``endpoint``; the endpoint."""
+        body: dict[str, Any] = {
+            "model": model,
+            "strategy": strategy,
+            "force": force,
+            "reason": reason,
+            "require_approval": require_approval,
+        }
+        optional = {
+            "share": share,
+            "override_reason": override_reason,
+            "steps": steps,
+            "canary": canary,
+        }
+        body.update({k: v for k, v in optional.items() if v is not None})
+        return self._post(f"/v1/endpoints/{endpoint}/rollouts", body, idempotency_key)
+
+    def rollout_status(self, endpoint: str) -> dict[str, Any]:
+        """What ``endpoint`` serves, its running rollout and its history."""
+        return self._json(self._http.get(f"/v1/endpoints/{endpoint}/rollouts"))  # type: ignore[no-any-return]
+
+    def rollback(
+        self, endpoint: str, *, reason: str = "", idempotency_key: str | None = None
+    ) -> dict[str, Any]:
+        """Return ``endpoint`` to its previous version (or end its running rollout)."""
+        return self._post(f"/v1/endpoints/{endpoint}/rollback", {"reason": reason}, idempotency_key)
+
+    def approve_rollout(
+        self, endpoint: str, *, reason: str = "", idempotency_key: str | None = None
+    ) -> dict[str, Any]:
+        """Approve full promotion of the running rollout as this client's key (which
+        must not be the one that started it); the rollout status afterwards."""
+        return self._post(
+            f"/v1/endpoints/{endpoint}/rollouts/approve", {"reason": reason}, idempotency_key
+        )
+
+    def set_fallback(
+        self,
+        endpoint: str,
+        model: str | None,
+        *,
+        force: bool = False,
+        reason: str = "",
+        idempotency_key: str | None = None,
+    ) -> dict[str, Any]:
+        """Set the version answering while the primary's breaker is open (``None``
+        clears it); the endpoint."""
+        body = {"model": model, "force": force, "reason": reason}
+        return self._post(f"/v1/endpoints/{endpoint}/fallback", body, idempotency_key)

@@ -39,6 +39,10 @@ def test_quickstart_serves_a_prediction(tmp_path: Path) -> None:
     assert "predictions from quickstart:1" in out
     assert "curl -s -X POST http://127.0.0.1:" in out
     assert "/v1/endpoints/quickstart/predict" in out
+    # --no-serve checks and stops: the output must not claim it is still serving.
+    assert "serving at" not in out and "press Ctrl-C" not in out
+    flat = " ".join(out.split())
+    assert "(server stopped: --no-serve)" in flat and "modelyard serve --host 127.0.0.1" in flat
     listed = json.loads(run(home, "models", "list", "--json").stdout)
     assert listed[0]["name"] == "quickstart"
     assert listed[0]["stages"]["production"] == [1]

@@ -23,7 +23,7 @@ from starlette.testclient import TestClient
 
 from helpers import LINEAR_SIG, PickyModel, fitted_linear, small_frame
 from modelyard.data.quickstart import write_quickstart_csv
-from modelyard.deployments.rollout import RolloutService, canary_config
+from modelyard.deployments.rollout import RolloutService, SelfApprovalError, canary_config
 from modelyard.domain.rollout import Status
 from modelyard.domain.signature import ColumnSpec, OutputSpec, Signature
 from modelyard.errors import ConflictError, InvalidInputError, NotFoundError
@@ -115,8 +115,9 @@ def test_approval_required_in_the_spec_waits_for_a_second_principal(tmp_path: Pa
         with pytest.raises(ConflictError, match="already running"):
             service.start("ep", second.ref, actor="carol")
         revision = ws.endpoints.get("ep").revision
-        with pytest.raises(InvalidInputError, match="another principal must approve"):
+        with pytest.raises(SelfApprovalError, match="another principal must approve") as exc:
             service.approve("ep", actor="alice")
+        assert isinstance(exc.value, InvalidInputError) and exc.value.field == "approved_by"
         assert ws.endpoints.get("ep").revision == revision  # the refusal changed nothing
 
         state = service.approve("ep", actor="bob")
@@ -166,6 +167,27 @@ def test_approve_refuses_rollouts_without_the_rule(service: RolloutService) -> N
         service.approve("ep", actor="bob")
 
 
+def test_approval_reason_is_recorded_and_a_second_approval_is_refused(
+    service: RolloutService,
+) -> None:
+    config = canary_config({**FAST, "look_interval_s": 1000}, [50, 100])
+    service.start(
+        "ep", "m:2", strategy="canary", config=config, actor="alice", require_approval=True
+    )
+    with pytest.raises(InvalidInputError, match="reason must be a string"):
+        service.approve("ep", actor="bob", reason=3)  # type: ignore[arg-type]
+    state = service.approve("ep", actor="bob", reason="  reviewed the report  ")
+    assert state.status is Status.RUNNING and state.approved_by == "bob"  # analysis decides
+    approved = [e for e in state.history if e.kind == "approved"]
+    assert [e.reason for e in approved] == ["full promotion approved: reviewed the report"]
+    event = next(h for h in service.history("ep") if h["action"] == "rollout.event.approved")
+    assert event["actor"] == "bob" and event["reason"].endswith("reviewed the report")
+    revision = service.endpoints.get("ep").revision
+    with pytest.raises(ConflictError, match="already approved by bob; nothing to approve"):
+        service.approve("ep", actor="carol")
+    assert service.endpoints.get("ep").revision == revision
+
+
 # ------------------------------------------------------------------ fallback
 
 
@@ -177,7 +199,7 @@ def test_fallback_is_checked_recorded_and_kept_across_switches(
         service.set_fallback("ep", "m:99")
     with pytest.raises(InvalidInputError, match="fallback m:1 is the primary") as exc:
         service.set_fallback("ep", "m:1")
-    assert exc.value.field == "fallback"
+    assert exc.value.field == "model"  # what the caller sent (--model, {"model": ...})
     with pytest.raises(InvalidInputError, match="incompatible"):
         service.set_fallback("ep", "other:1")
     with pytest.raises(ConflictError, match="no fallback"):
@@ -218,6 +240,82 @@ def test_fallback_is_checked_recorded_and_kept_across_switches(
     service.set_fallback("ep", None, reason="not needed")
     ep = service.endpoints.get("ep")
     assert "traffic" not in ep.config and service.status("ep")["fallback"] is None
+
+
+def _fallback_events(service: RolloutService) -> list[dict[str, object]]:
+    return [h for h in service.history("ep") if h["action"] == "rollout.event.fallback"]
+
+
+def test_switching_directly_to_the_fallback_clears_it_and_says_so(
+    service: RolloutService,
+) -> None:
+    """The fallback cannot catch its own failures: once it is the primary the endpoint
+    has none, the history says why, and the version left behind is not made the fallback
+    (a switch is often an escape from it)."""
+    service.set_fallback("ep", "m:4", actor="alice", reason="known good")
+    ep = service.start("ep", "m:4", actor="bob", reason="m:1 misbehaves")
+    assert ep.version == 4 and "traffic" not in ep.config
+    status = service.status("ep")
+    assert status["serving"] == "m:4" and status["fallback"] is None
+    assert status["policy"]["fallback"] is None
+    cleared = _fallback_events(service)[-1]
+    assert cleared["actor"] == "bob"
+    assert cleared["reason"] == (
+        "fallback m:4 cleared: it is now the primary (switched from m:1); "
+        "the endpoint has no fallback until one is set again"
+    )
+    assert cleared["evidence"] == {"primary": "m:4", "fallback": None, "cleared": "m:4"}
+    assert status["last_change"]["action"] == "rollout.blue-green"  # the switch itself
+
+    back = service.rollback("ep", actor="bob")  # back to m:1; m:4 is not made the fallback
+    assert back.version == 1 and "traffic" not in back.config
+    assert service.status("ep")["fallback"] is None
+    assert len(_fallback_events(service)) == 2  # set, cleared: the rollback cleared nothing
+
+    # A fallback that is not the new primary is still kept across a direct switch.
+    service.set_fallback("ep", "m:4")
+    service.start("ep", "m:2")
+    assert service.status("ep")["fallback"] == "m:4"
+    # Rolling back onto the fallback clears it the same way.
+    service.set_fallback("ep", None)
+    service.set_fallback("ep", "m:1")
+    back = service.rollback("ep", actor="carol")
+    assert back.version == 1 and service.status("ep")["fallback"] is None
+    assert _fallback_events(service)[-1]["reason"].startswith("fallback m:1 cleared")
+
+
+@pytest.mark.parametrize("strategy", ["blue-green", "canary"])
+def test_promoting_the_fallback_through_a_rollout_clears_it_and_says_so(
+    service: RolloutService, strategy: str
+) -> None:
+    service.set_fallback("ep", "m:4", actor="alice")
+    config = canary_config({**FAST, "look_interval_s": 1000}, [50, 100])
+    service.start(
+        "ep",
+        "m:4",
+        strategy=strategy,
+        config=config if strategy == "canary" else None,
+        actor="alice",
+        require_approval=True,
+    )
+    assert service.status("ep")["fallback"] == "m:4"  # still the fallback while it waits
+    if strategy == "canary":
+        arms = ArmRecorder()
+        _fill(arms, "ep", ("m:1", "m:4"), 200, seed=4)
+        held = service.look("ep", arms, force=True)
+        assert held is not None and held.waiting_for == "approval"
+    state = service.approve("ep", actor="bob")
+    assert state.status is Status.PROMOTED
+    ep = service.endpoints.get("ep")
+    assert ep.version == 4 and service.status("ep")["fallback"] is None
+    cleared = _fallback_events(service)[-1]
+    assert cleared["actor"] == "bob"
+    assert cleared["reason"].startswith("fallback m:4 cleared: it is now the primary")
+    assert len(_fallback_events(service)) == 2  # set once, cleared once
+    # Undoing the promotion restores the endpoint's policy as it was, fallback included.
+    service.rollback("ep", actor="bob")
+    assert service.status("ep")["serving"] == "m:1"
+    assert service.status("ep")["fallback"] == "m:4"
 
 
 # ------------------------------------------------------------------ races and restarts
@@ -305,3 +403,15 @@ def test_restart_mid_canary_resumes_the_same_step(settings: Settings) -> None:
         steps = [e for e in state.history if e.kind == "step"]
         assert len(steps) == 1  # the 25% step was not repeated after the restart
         assert service.endpoints.get("ep").version == 2
+
+
+def test_a_plain_deploy_keeps_the_fallback_or_clears_it_when_deploying_it(
+    service: RolloutService,
+) -> None:
+    service.set_fallback("ep", "m:4", actor="alice")
+    ep = service.endpoints.deploy("ep", "m:2", actor="bob")
+    assert ep.version == 2 and ep.config["traffic"]["primary"] == "m:2"
+    assert service.status("ep")["fallback"] == "m:4"
+    ep = service.endpoints.deploy("ep", "m:4", actor="bob")
+    assert ep.version == 4 and "traffic" not in ep.config
+    assert _fallback_events(service)[-1]["reason"].startswith("fallback m:4 cleared")

@@ -9,13 +9,15 @@ from starlette.responses import Response
 from modelyard.api.convert import plain
 from modelyard.api.operations import Operation, parse_body
 from modelyard.api.schemas import (
+    ApproveRequest,
     DeployRequest,
     EndpointConfigUpdate,
+    FallbackRequest,
     PromoteRequest,
     RollbackRequest,
     RolloutRequest,
 )
-from modelyard.deployments.rollout import RolloutService, canary_config
+from modelyard.deployments.rollout import RolloutService, SelfApprovalError, canary_config
 from modelyard.deployments.service import EndpointService
 from modelyard.domain.refs import check_name
 from modelyard.domain.security import Permission, Role
@@ -124,9 +126,41 @@ async def start_rollout(request: Request) -> Response:
             reason=body.reason,
             config=config,
             share=body.share,
+            require_approval=body.require_approval,
         )
     )
     return ORJSONResponse(plain(endpoint), status_code=201)
+
+
+async def approve_rollout(request: Request) -> Response:
+    """The caller's key approves; the principal who started the rollout gets 403."""
+    name = check_name(request.path_params["name"], what="endpoint")
+    body = await parse_body(request, ApproveRequest)
+    service = RolloutService(request.state.store)
+    try:
+        await run_in_threadpool(
+            lambda: service.approve(name, actor=request.state.principal.actor, reason=body.reason)
+        )
+    except SelfApprovalError as exc:
+        return error_response(403, exc.code, exc.message, request.state.request_id, field=exc.field)
+    status = await run_in_threadpool(service.status, name)
+    return ORJSONResponse(status)
+
+
+async def set_fallback(request: Request) -> Response:
+    name = check_name(request.path_params["name"], what="endpoint")
+    body = await parse_body(request, FallbackRequest)
+    service = RolloutService(request.state.store)
+    endpoint = await run_in_threadpool(
+        lambda: service.set_fallback(
+            name,
+            body.model,
+            actor=request.state.principal.actor,
+            force=body.force,
+            reason=body.reason,
+        )
+    )
+    return ORJSONResponse(plain(endpoint))
 
 
 async def rollback(request: Request) -> Response:
@@ -220,6 +254,27 @@ OPERATIONS = [
         "Return to the previously served version",
         "rollouts",
         request_model=RollbackRequest,
+        idempotent=True,
+    ),
+    Operation(
+        "POST",
+        "/v1/endpoints/{name}/rollouts/approve",
+        approve_rollout,
+        Permission.DEPLOY,
+        "Approve full promotion of the running rollout (not by the principal who started it)",
+        "rollouts",
+        request_model=ApproveRequest,
+        idempotent=True,
+    ),
+    Operation(
+        "POST",
+        "/v1/endpoints/{name}/fallback",
+        set_fallback,
+        Permission.DEPLOY,
+        "Set (or, with model null, clear) the version that answers while the primary's "
+        "circuit breaker is open",
+        "rollouts",
+        request_model=FallbackRequest,
         idempotent=True,
     ),
     Operation(

@@ -75,9 +75,32 @@ class RolloutRequest(Strict):
         description="Canary analysis settings (CanaryConfig: min_requests, min_duration_s, "
         "look_interval_s, alpha, latency_quantile, guardrails, ...).",
     )
+    require_approval: bool = Field(
+        default=False,
+        strict=True,
+        description="Full promotion waits for POST .../rollouts/approve by another principal "
+        "(always on when the version's spec says approval_required: true).",
+    )
 
 
 class RollbackRequest(Strict):
+    reason: str = Field(default="", max_length=2000)
+
+
+class ApproveRequest(Strict):
+    reason: str = Field(default="", max_length=2000, description="Why (recorded).")
+
+
+class FallbackRequest(Strict):
+    """``model`` is required: a version sets the fallback, ``null`` clears it."""
+
+    model: str | None = Field(
+        min_length=1,
+        max_length=200,
+        description="NAME:VERSION that answers while the primary's circuit breaker is open; "
+        "null clears the fallback.",
+    )
+    force: bool = Field(default=False, strict=True, description="Accept a breaking signature.")
     reason: str = Field(default="", max_length=2000)
 
 

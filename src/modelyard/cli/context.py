@@ -11,6 +11,7 @@ import orjson
 import typer
 from pydantic import ValidationError
 from rich.console import Console
+from rich.text import Text
 
 from modelyard import errors
 from modelyard.settings import Settings
@@ -37,7 +38,7 @@ def load_settings() -> Settings:
     except ValidationError as exc:
         first = exc.errors()[0]
         field = "MODELYARD_" + str(first["loc"][0]).upper() if first["loc"] else "settings"
-        err_console.print(f"[red]error:[/] invalid setting {field}: {first['msg']}")
+        err_console.print(_error_line(f"invalid setting {field}: {first['msg']}"), highlight=False)
         raise typer.Exit(2) from None
 
 
@@ -58,8 +59,14 @@ def reported() -> Iterator[None]:
         yield
     except errors.ModelyardError as exc:
         code = next((c for cls, c in EXIT_CODES if isinstance(exc, cls)), 1)
-        err_console.print(f"[red]error:[/] {exc.message}", highlight=False)
+        err_console.print(_error_line(exc.message), highlight=False)
         raise typer.Exit(code) from None
+
+
+def _error_line(message: str) -> Text:
+    """``error: message`` with the message as plain text, never markup: "[a, b]" or a
+    trailing backslash in it print as written."""
+    return Text.assemble(("error:", "red"), " ", message)
 
 
 def print_json(data: Any) -> None:

@@ -76,10 +76,13 @@ def quickstart(
             background = BackgroundServer(make_server(settings, host, port, quiet=True))
             bound = background.start()
         url = f"http://{host}:{bound}"
-        console.print(f"[green]✓[/] serving at [bold]{url}[/]")
+        if not no_serve:
+            console.print(f"[green]✓[/] serving at [bold]{url}[/]")
+        checked = False
         try:
             with Client(url, api_key=predict_key) as client:
                 answer = client.predict(NAME, rows)
+            checked = True
             _show_predictions(rows, answer)
             body = json.dumps({"inputs": rows[:1]})
             console.print("\nTry it yourself:")
@@ -96,6 +99,12 @@ def quickstart(
             _wait_for_interrupt()
         finally:
             background.stop()
+            if no_serve and checked:
+                console.print(
+                    f"\n[green]✓[/] checked at [bold]{url}[/] (server stopped: --no-serve); "
+                    f"`modelyard serve --host {host} --port {bound}` serves the curl above",
+                    highlight=False,
+                )
 
 
 def _json_rows(frame: Any) -> list[dict[str, Any]]:

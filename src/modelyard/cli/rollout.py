@@ -10,7 +10,7 @@ from rich.table import Table
 
 from modelyard.cli.context import console, print_json, reported, workspace
 from modelyard.deployments.rollout import STRATEGIES, RolloutService, canary_config
-from modelyard.errors import InvalidInputError
+from modelyard.errors import InvalidInputError, NotFoundError
 from modelyard.monitoring.shipper import ship_pending
 
 rollout_app = typer.Typer(help="Roll out model versions safely.", no_args_is_help=True)
@@ -60,6 +60,7 @@ def start(
             )
     with workspace() as ws:
         service = RolloutService(ws.store, ws.registry)
+        fallback_before = _fallback(service, endpoint)
         ep = service.start(
             endpoint,
             model,
@@ -73,6 +74,7 @@ def start(
             require_approval=require_approval,
         )
         state = RolloutService._state(ep)
+        fallback_after = _fallback(service, endpoint)
     if state is not None and state.active:
         waits = (
             f"; 100% waits for approval by a principal other than {state.started_by} "
@@ -102,6 +104,24 @@ def start(
         f"[green]✓[/] {endpoint} → {ep.model}:{ep.version} ({strategy}, revision {ep.revision}); "
         f"`modelyard rollback {endpoint}` returns to the previous version"
     )
+    _note_fallback_cleared(endpoint, fallback_before, fallback_after)
+
+
+def _fallback(service: RolloutService, endpoint: str) -> str | None:
+    try:
+        return service.status(endpoint)["fallback"]  # type: ignore[no-any-return]
+    except NotFoundError:
+        return None
+
+
+def _note_fallback_cleared(endpoint: str, before: str | None, after: str | None) -> None:
+    """Say so when a switch made the fallback the primary (which clears the fallback)."""
+    if before is not None and after is None:
+        console.print(
+            f"[yellow]![/] {before} was the fallback and now is the primary, so {endpoint} has "
+            f"no fallback; set one with `modelyard rollout fallback {endpoint} --model ...`",
+            highlight=False,
+        )
 
 
 def _steps(raw: str | None) -> list[float] | None:
@@ -192,10 +212,15 @@ def history(
 
 
 @rollout_app.command("approve")
-def approve(endpoint: Annotated[str, typer.Argument(help="Endpoint name.")]) -> None:
+def approve(
+    endpoint: Annotated[str, typer.Argument(help="Endpoint name.")],
+    reason: Annotated[str, typer.Option(help="Why (recorded).")] = "",
+) -> None:
     """Approve full promotion of the running rollout (not by the principal who started it)."""
     with workspace() as ws:
-        state = RolloutService(ws.store, ws.registry).approve(endpoint, actor=ws.actor)
+        state = RolloutService(ws.store, ws.registry).approve(
+            endpoint, actor=ws.actor, reason=reason
+        )
     if state.status.value == "promoted":
         console.print(f"[green]✓[/] approved; {endpoint} now serves {state.candidate}")
     else:
@@ -235,8 +260,12 @@ def rollback(
 ) -> None:
     """Return an endpoint to the version it served before its last change."""
     with workspace() as ws:
-        ep = RolloutService(ws.store, ws.registry).rollback(endpoint, actor=ws.actor, reason=reason)
+        service = RolloutService(ws.store, ws.registry)
+        fallback_before = _fallback(service, endpoint)
+        ep = service.rollback(endpoint, actor=ws.actor, reason=reason)
+        fallback_after = _fallback(service, endpoint)
     console.print(f"[green]✓[/] {endpoint} rolled back to {ep.model}:{ep.version}")
+    _note_fallback_cleared(endpoint, fallback_before, fallback_after)
 
 
 @rollout_app.command("report")

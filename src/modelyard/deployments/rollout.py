@@ -73,6 +73,12 @@ SPLIT_STRATEGIES = ("canary", "shadow", "ab")
 EVENT_ACTION = "rollout.event."
 
 
+class SelfApprovalError(InvalidInputError):
+    """The principal who started a rollout tried to approve it (HTTP answers 403)."""
+
+    code = "forbidden"
+
+
 class RolloutService:
     def __init__(self, store: Store, registry: RegistryService | None = None) -> None:
         self.store = store
@@ -177,7 +183,7 @@ class RolloutService:
             )
             if current is not None:
                 previous_ref = f"{current.model}:{current.version}"
-                pointed = _carry_policy(repo, endpoint, previous_ref, version.ref, actor=actor)
+                pointed = carry_policy(session, endpoint, previous_ref, version.ref, actor=actor)
         return self.endpoints.apply_spec_pii(pointed, version, actor=actor)
 
     def rollback(self, endpoint: str, *, actor: str = "local", reason: str = "") -> Endpoint:
@@ -228,26 +234,42 @@ class RolloutService:
                 action="rollout.rollback",
                 reason=reason or "rollback",
             )
-            return _carry_policy(repo, endpoint, serving_ref, ref, actor=actor)
+            return carry_policy(session, endpoint, serving_ref, ref, actor=actor)
 
-    def approve(self, endpoint: str, *, actor: str) -> RolloutState:
+    def approve(self, endpoint: str, *, actor: str, reason: str = "") -> RolloutState:
         """Record ``actor``'s approval of the running rollout's full promotion.
 
-        ``actor`` must differ from the principal who started it. A rollout already
-        waiting for the approval is promoted now (blue-green: after loading and warming
-        the candidate again); otherwise it promotes when its analysis gets there.
+        ``actor`` must differ from the principal who started it
+        (:class:`SelfApprovalError`). A rollout already waiting for the approval is
+        promoted now (blue-green: after loading and warming the candidate again);
+        otherwise it promotes when its analysis gets there. ``reason`` is recorded with
+        the approval.
         """
         check_name(endpoint, what="endpoint")
+        if not isinstance(reason, str):
+            raise InvalidInputError("reason must be a string", field="reason")
         current = self.endpoints.get(endpoint)
         state = self._state(current)
         if state is None or not state.active:
             raise ConflictError(f"no rollout is running on {endpoint!r}; nothing to approve")
+        what = f"the {state.strategy} rollout of {state.candidate} on {endpoint!r}"
         if not state.approval_required:
+            raise ConflictError(f"{what} does not require approval; nothing to approve")
+        if state.started_by is not None and actor == state.started_by:
+            raise SelfApprovalError(
+                f"{actor} started {what}; another principal must approve it",
+                field="approved_by",
+            )
+        if state.approved_by is not None:
             raise ConflictError(
-                f"the {state.strategy} rollout of {state.candidate} on {endpoint!r} does not "
-                "require approval"
+                f"{what} was already approved by {state.approved_by}; nothing to approve"
             )
         new = approve_state(state, actor, time.time())
+        if reason.strip():
+            events = list(new.history)
+            i = len(state.history)  # the "approved" event comes first
+            events[i] = replace(events[i], reason=f"{events[i].reason}: {reason.strip()}")
+            new = replace(new, history=tuple(events))
         if new.status is Status.PROMOTED and state.strategy == "blue-green":
             version, loaded = self.registry.load(new.candidate, prefer_compiled=True)
             warm(version, loaded)
@@ -284,7 +306,10 @@ class RolloutService:
             version = self.registry.get(model_ref)
             if version.ref == policy.fallback:
                 raise ConflictError(f"{version.ref} already is the fallback of {endpoint!r}")
-            new_policy = replace(policy, fallback=version.ref)  # validates (not the primary)
+            try:
+                new_policy = replace(policy, fallback=version.ref)  # validates (not the primary)
+            except InvalidInputError as exc:
+                raise InvalidInputError(exc.message, field="model") from None
             serving = self.registry.get(policy.primary)
             _refuse_breaking(serving, version, endpoint, force, "make it the fallback")
             _, loaded = self.registry.load(version, prefer_compiled=True)
@@ -546,12 +571,22 @@ class RolloutService:
             config["rollout"] = state.to_dict()
             endpoint = repo.configure(name, config, actor=actor)
             audit = AuditRepository(session)
-            for event in state.history[seen:]:
+            new_events = state.history[seen:]
+            for event in new_events:
                 audit.append(
                     actor=event.by or actor,
                     action=f"{EVENT_ACTION}{event.kind}"[:64],
                     target=f"endpoint:{name}",
                     after=event.to_dict(),
+                )
+            promoted = next((e for e in new_events if e.kind == "promoted"), None)
+            if promoted is not None and state.baseline.fallback == state.candidate:
+                _record_fallback_cleared(
+                    session,
+                    name,
+                    cleared=state.candidate,
+                    previous=state.baseline.primary,
+                    actor=promoted.by or actor,
                 )
             return endpoint
 
@@ -636,23 +671,54 @@ def _claim(session: Session, current: Endpoint) -> None:
         )
 
 
-def _carry_policy(
-    repo: EndpointRepository, name: str, previous: str, primary: str, *, actor: str
+def carry_policy(
+    session: Session, name: str, previous: str, primary: str, *, actor: str
 ) -> Endpoint:
     """After a direct switch from ``previous`` to ``primary``, keep the stored policy's
-    fallback (unless it is the new primary); drop everything else of the old policy."""
+    fallback; drop everything else of the old policy.
+
+    When the new primary *is* the fallback, the fallback is cleared (a version cannot
+    catch its own failures) and the history says so. The version being left is not
+    made the fallback in its place: a switch is often an escape from that version, and
+    a fallback is a choice a person makes (``set_fallback``)."""
+    repo = EndpointRepository(session)
     endpoint = repo.get(name)
     raw = endpoint.config.get("traffic")
     if not raw:
         return endpoint
     old = TrafficPolicy.from_dict(raw)
     config = dict(endpoint.config)
-    fallback = old.fallback if old.primary == previous and old.fallback != primary else None
+    fallback = old.fallback if old.primary == previous else None
+    if fallback == primary:
+        _record_fallback_cleared(session, name, cleared=primary, previous=previous, actor=actor)
+        fallback = None
     if fallback is None:
         config.pop("traffic", None)
     else:
         config["traffic"] = TrafficPolicy(primary, fallback=fallback, salt=name).to_dict()
     return repo.configure(name, config, actor=actor)
+
+
+def _record_fallback_cleared(
+    session: Session, name: str, *, cleared: str, previous: str, actor: str
+) -> None:
+    """Audit (and so the endpoint's history) that the fallback went because it became
+    the primary."""
+    AuditRepository(session).append(
+        actor=actor,
+        action=f"{EVENT_ACTION}fallback",
+        target=f"endpoint:{name}",
+        after={
+            "at": time.time(),
+            "kind": "fallback",
+            "reason": (
+                f"fallback {cleared} cleared: it is now the primary (switched from "
+                f"{previous}); the endpoint has no fallback until one is set again"
+            ),
+            "by": actor,
+            "evidence": {"primary": cleared, "fallback": None, "cleared": cleared},
+        },
+    )
 
 
 def _training_spec(store: Store, run_id: str | None) -> dict[str, Any]:

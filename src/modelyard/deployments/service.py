@@ -49,15 +49,24 @@ class EndpointService:
     def deploy(self, endpoint: str, model_ref: str, *, actor: str = "local") -> Endpoint:
         """Point ``endpoint`` at a version, after loading and warming it.
 
-        A version that fails to load leaves the endpoint exactly as it was.
+        A version that fails to load leaves the endpoint exactly as it was. The
+        endpoint's fallback version stays (a canary, shadows or A/B arms of the old
+        primary do not), unless the new version is that fallback.
         """
+        from modelyard.deployments.rollout import carry_policy  # it builds on this module
+
         check_name(endpoint, what="endpoint")
         ref = parse_model_ref(model_ref)
         version, loaded = self.registry.load(str(ref), prefer_compiled=True)
         warm(version, loaded)
         with self.store.session() as session:
+            endpoints = EndpointRepository(session)
+            before = endpoints.get(endpoint) if endpoints.row(endpoint) is not None else None
             row = ModelRepository(session).resolve(parse_model_ref(version.ref))
-            pointed = EndpointRepository(session).point(endpoint, row, actor=actor)
+            pointed = endpoints.point(endpoint, row, actor=actor)
+            if before is not None and before.config.get("traffic"):
+                previous = f"{before.model}:{before.version}"
+                pointed = carry_policy(session, endpoint, previous, version.ref, actor=actor)
         return self.apply_spec_pii(pointed, version, actor=actor)
 
     def apply_spec_pii(self, endpoint: Endpoint, version: ModelVersion, *, actor: str) -> Endpoint:
