@@ -10,7 +10,7 @@ import yaml
 
 from modelyard.data.expectations import check_expectations
 from modelyard.data.quickstart import generate_quickstart_frame
-from modelyard.domain.gates import parse_gate
+from modelyard.domain.gates import evaluate_gate, parse_gate
 from modelyard.errors import InvalidInputError, NotFoundError
 from modelyard.spec import (
     QUICKSTART_TEMPLATE,
@@ -121,10 +121,21 @@ def test_spec_is_immutable() -> None:
 
 def test_unquoted_beats_gate_in_yaml_is_accepted() -> None:
     text = QUICKSTART_TEMPLATE.replace(
-        '"beats: production by roc_auc >= 0.0"', "beats: production by roc_auc >= 0.0"
+        '"beats: production by roc_auc >= -0.01"', "beats: production by roc_auc >= -0.01"
     )
-    assert yaml.safe_load(text)["gates"][-1] == {"beats": "production by roc_auc >= 0.0"}
-    assert loads_spec(text).gates[-1] == "beats: production by roc_auc >= 0.0"
+    assert yaml.safe_load(text)["gates"][-1] == {"beats": "production by roc_auc >= -0.01"}
+    assert loads_spec(text).gates[-1] == "beats: production by roc_auc >= -0.01"
+
+
+def test_template_beats_gate_tolerates_retraining_noise() -> None:
+    """Retraining the quickstart moves roc_auc by ~0.002; only a real drop may fail."""
+    (beats,) = [g for g in loads_spec(spec_template()).gates if g.startswith("beats")]
+    production = {"roc_auc": {"value": 0.852}}
+    noise = evaluate_gate(beats, {"roc_auc": {"value": 0.850}}, production)
+    assert noise.passed, noise.message
+    worse = evaluate_gate(beats, {"roc_auc": {"value": 0.83}}, production)
+    assert not worse.passed and "needs >= -0.01" in worse.message
+    assert "noise" in QUICKSTART_TEMPLATE.split(beats)[0].rsplit("gates:", 1)[1]
 
 
 # --- errors name the key path ---------------------------------------------------------------

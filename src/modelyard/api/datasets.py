@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from pathlib import Path
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -12,11 +13,12 @@ from starlette.responses import Response
 from modelyard.api.convert import plain
 from modelyard.api.operations import Operation, parse_body
 from modelyard.api.schemas import DatasetUpload
-from modelyard.data.datasets import DatasetService
+from modelyard.data.datasets import DatasetChecks, DatasetService
 from modelyard.domain.refs import check_name
 from modelyard.domain.security import Permission
 from modelyard.errors import InvalidInputError, NotFoundError
 from modelyard.serving.responses import ORJSONResponse
+from modelyard.spec import load_spec
 
 
 async def list_datasets(request: Request) -> Response:
@@ -33,6 +35,13 @@ async def get_dataset(request: Request) -> Response:
 
 
 async def add_version(request: Request) -> Response:
+    """Store a version with its profile; the body is the version plus ``created``,
+    ``summary`` (rows, columns, nulls, warnings), ``expectations`` (checked when the
+    server's spec declares them for this dataset) and ``schema_drift_from_previous``.
+
+    A version that violates expectations is still stored (201, ``expectations.passed``
+    false): data is immutable and the report says what is wrong with it.
+    """
     name = check_name(request.path_params["name"], what="dataset")
     upload = await parse_body(request, DatasetUpload)
     try:
@@ -40,16 +49,25 @@ async def add_version(request: Request) -> Response:
     except (binascii.Error, ValueError):
         raise InvalidInputError("data_base64 is not valid base64", field="data_base64") from None
     service = DatasetService(request.state.store)
-    version = await run_in_threadpool(
-        lambda: service.add_bytes(
+    spec_file = request.state.settings.spec_file
+    report = await run_in_threadpool(
+        lambda: service.add_checked(
             data,
             name,
             fmt=upload.format,
             source=upload.source_name,
+            checks=_checks(spec_file, name),
             actor=request.state.principal.actor,
         )
     )
-    return ORJSONResponse(plain(version), status_code=201)
+    return ORJSONResponse({**report.to_dict(), **plain(report.version)}, status_code=201)
+
+
+def _checks(spec_file: Path | None, dataset: str) -> DatasetChecks:
+    """The expectations of the server's spec file (``serve --spec``), if any."""
+    if spec_file is None or not spec_file.exists():
+        return DatasetChecks()
+    return DatasetChecks.from_spec(load_spec(spec_file), dataset, source=spec_file.name)
 
 
 OPERATIONS = [

@@ -12,6 +12,7 @@ from rich.table import Table
 
 from modelyard._version import __version__
 from modelyard.cli.context import console, load_settings, print_json, reported, workspace
+from modelyard.cli.dataset_report import checks_for, print_added
 from modelyard.cli.export import export_app
 from modelyard.cli.monitoring import monitor, privacy_app
 from modelyard.cli.quickstart import quickstart
@@ -76,22 +77,32 @@ def db_upgrade() -> None:
 def datasets_add(
     file: Annotated[Path, typer.Argument(help="CSV or Parquet file.")],
     name: Annotated[str, typer.Option("--name", "-n", help="Dataset name.")],
+    spec: Annotated[
+        Path | None,
+        typer.Option(help="Spec with the target and expectations [default: ./modelyard.yaml]."),
+    ] = None,
+    target: Annotated[
+        str | None, typer.Option(help="Target column, for leakage hints (default: the spec's).")
+    ] = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Store an immutable, content-addressed version of a table."""
+    """Store an immutable, content-addressed version of a table, with its profile.
+
+    Prints rows, columns, nulls and warnings (duplicates, constant columns, leakage
+    hints, schema drift from the previous version), and checks the spec's expectations
+    when the spec is about this dataset. A violation does not undo the add -- the data
+    is stored as received -- but the command exits 1 with the report, like `datasets
+    check`. Bad input (unreadable file, bad spec, unknown --target) stores nothing.
+    """
     with workspace() as ws:
-        dv = ws.add_dataset(file, name)
+        checks = checks_for(name, spec, target=target, required=spec is not None)
+        report = ws.datasets.add_file_checked(file, name, checks=checks, actor=ws.actor)
     if as_json:
-        print_json(dv.__dict__)
-        return
-    console.print(
-        f"dataset [bold]{dv.dataset}[/] version [bold]{dv.version}[/]: "
-        f"{dv.row_count} rows, {len(dv.columns)} columns, sha256 {dv.digest[:12]}…"
-    )
-    table = Table("column", "type", "nullable")
-    for col in dv.columns:
-        table.add_row(col["name"], col["type"], "yes" if col["nullable"] else "no")
-    console.print(table)
+        print_json(report.to_dict())
+    else:
+        print_added(report)
+    if not report.passed:
+        raise typer.Exit(1)
 
 
 @datasets_app.command("list")

@@ -70,7 +70,10 @@ gates:
   - ece <= 0.05
   - fairness.sex.dp_diff <= 0.1
   - latency.p99_ms <= 50
-  - "beats: production by roc_auc >= 0.0"   # passes while nothing is in production
+  # Retraining on the same data moves roc_auc by ~0.002 from noise alone, so ">= 0.0"
+  # would fail a retrain that is just as good; -0.01 tolerates noise but still blocks a
+  # real regression. Passes while nothing is in production.
+  - "beats: production by roc_auc >= -0.01"
 
 latency_budget_ms: 50      # per-request budget when serving
 
