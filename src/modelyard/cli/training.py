@@ -1,7 +1,12 @@
-"""``modelyard init``, ``train``, ``runs …``, ``models card`` and ``datasets check``."""
+"""``modelyard init``, ``train``, ``runs …``, ``models card`` and ``datasets check``.
+
+Search trials are child runs (``params.parent_run_id``): ``runs list`` shows them
+indented under their training run, ``runs show RUN`` lists a run's trials.
+"""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -10,15 +15,15 @@ from rich.markup import escape
 from rich.table import Table
 
 from modelyard.cli.context import console, err_console, print_json, workspace
-from modelyard.data.expectations import check_expectations
-from modelyard.data.profile import profile_frame
-from modelyard.data.schema_diff import category_sets, diff_schemas
+from modelyard.cli.dataset_report import check_dict, checks_for, print_checked
+from modelyard.domain.entities import Run
 from modelyard.errors import InvalidInputError
 from modelyard.reports.model_card import build_card, render_model_card
-from modelyard.spec import SPEC_FILENAME, load_spec, spec_template
+from modelyard.spec import SPEC_FILENAME, spec_template
+from modelyard.training.service import parent_of, sort_trials, trial_number
 from modelyard.training.spec_service import SpecTrainingService
 
-runs_app = typer.Typer(help="Training runs: list, compare, reproduce.", no_args_is_help=True)
+runs_app = typer.Typer(help="Training runs: list, show, compare, reproduce.", no_args_is_help=True)
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 
 
@@ -117,31 +122,151 @@ def _print_report(report: dict[str, Any]) -> None:
             f"{actual:.4f}" if isinstance(actual, float) else str(actual),
         )
     console.print(gates)
+    if report.get("search"):
+        console.print(_search_table(report["search"]))
+
+
+def _search_table(searches: list[dict[str, Any]]) -> Table:
+    """One row per searched candidate (the report's or the run's ``search`` entries)."""
+    table = Table(
+        "candidate", "trials", "stopped by", "metric", "best CV", "best params",
+        title="hyperparameter search (CV on the training rows)",
+    )  # fmt: skip
+    for s in searches:
+        best = s.get("best_score")
+        table.add_row(
+            escape(str(s["candidate"])),
+            f"{s.get('n_trials')}/{s.get('trials_budget')}",
+            str(s.get("stopped_by")),
+            f"{s.get('metric')} ({s.get('direction')})",
+            f"{best:.4f}" if isinstance(best, float) else "-",
+            escape(_compact(s.get("best_params"))),
+        )
+    return table
+
+
+def _compact(value: Any, limit: int = 80) -> str:
+    text = json.dumps(value, default=str, separators=(",", ":"))
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _run_row(table: Table, r: Run, *, child: bool = False) -> None:
+    keys = ", ".join(f"{k} {v:.3f}" for k, v in list(r.metrics.items())[:3])
+    gates = r.params.get("gates_passed")
+    kind = r.kind
+    if child:
+        kind = f"{r.kind} #{trial_number(r)}" + (" (best)" if r.params.get("best") else "")
+    table.add_row(
+        f"  └ {r.id[:12]}" if child else r.id[:12],
+        escape(kind),
+        f"{r.dataset}:{r.dataset_version}",
+        str(r.seed),
+        keys,
+        "-" if gates is None else ("pass" if gates else "FAIL"),
+        r.status,
+        f"{r.started_at:%Y-%m-%d %H:%M}",
+    )
 
 
 @runs_app.command("list")
-def runs_list(as_json: JsonFlag = False) -> None:
-    """List runs, newest first."""
+def runs_list(
+    trials: Annotated[
+        bool, typer.Option("--trials/--no-trials", help="Show search trials under their run.")
+    ] = True,
+    as_json: JsonFlag = False,
+) -> None:
+    """List runs, newest first; search trials indented under their training run."""
     with workspace() as ws:
         runs = ws.training.list_runs()
     if as_json:
-        print_json([r.__dict__ for r in runs])
+        print_json(
+            [
+                {**r.__dict__, "parent_run_id": parent_of(r)}
+                for r in runs
+                if trials or parent_of(r) is None
+            ]
+        )
         return
+    ids = {r.id for r in runs}
+    children: dict[str, list[Run]] = {}
+    for r in runs:
+        parent = parent_of(r)
+        if parent is not None and parent in ids:
+            children.setdefault(parent, []).append(r)
     table = Table("run", "kind", "dataset", "seed", "key metrics", "gates", "status", "started")
     for r in runs:
-        keys = ", ".join(f"{k} {v:.3f}" for k, v in list(r.metrics.items())[:3])
-        gates = r.params.get("gates_passed")
-        table.add_row(
-            r.id[:12],
-            r.kind,
-            f"{r.dataset}:{r.dataset_version}",
-            str(r.seed),
-            keys,
-            "-" if gates is None else ("pass" if gates else "FAIL"),
-            r.status,
-            f"{r.started_at:%Y-%m-%d %H:%M}",
-        )
+        parent = parent_of(r)
+        if parent is not None and parent in ids:
+            continue  # listed under its parent
+        _run_row(table, r)
+        kids = sort_trials(r, children.get(r.id, []))
+        if trials:
+            for kid in kids:
+                _run_row(table, kid, child=True)
+        elif kids:
+            table.add_row(f"  └ {len(kids)} search trials", "", "", "", "", "", "", "")
     console.print(table)
+
+
+@runs_app.command("show")
+def runs_show(
+    run: Annotated[str, typer.Argument(help="Run id (prefix works).")],
+    as_json: JsonFlag = False,
+) -> None:
+    """One run: params, metrics, its search trials (or, for a trial, its parent run)."""
+    with workspace() as ws:
+        found = ws.training.get_run(_find_run(ws, run))
+        trials = ws.training.trials_of(found.id)
+    parent = parent_of(found)
+    if as_json:
+        print_json(
+            {
+                "run": {**found.__dict__, "parent_run_id": parent},
+                "trials": [{**t.__dict__, "parent_run_id": found.id} for t in trials],
+            }
+        )
+        return
+    duration = f"{found.duration_s:.2f}s" if found.duration_s is not None else "-"
+    console.print(
+        f"run [bold]{found.id}[/] {escape(found.kind)} ({found.status}) on "
+        f"{found.dataset}:{found.dataset_version}, seed {found.seed}, "
+        f"started {found.started_at:%Y-%m-%d %H:%M:%S}, took {duration}, "
+        f"code {escape(found.code_version)}"
+    )
+    if parent is not None:
+        console.print(
+            f"search trial {trial_number(found)} of candidate "
+            f"{escape(str(found.params.get('candidate')))} in run [bold]{parent}[/]"
+        )
+    metrics = Table("metric", "value", title="metrics")
+    for key, value in found.metrics.items():
+        metrics.add_row(escape(key), f"{value:.4f}" if isinstance(value, float) else str(value))
+    console.print(metrics)
+    params = Table("param", "value", title="params")
+    for key, value in found.params.items():
+        if key == "search":
+            continue
+        params.add_row(escape(key), escape(_compact(value)))
+    console.print(params)
+    if found.params.get("search"):
+        console.print(_search_table(found.params["search"]))
+    if trials:
+        table = Table(
+            "trial", "run", "candidate", "state", "CV score", "params", "duration",
+            title=f"search trials ({len(trials)})",
+        )  # fmt: skip
+        for t in trials:
+            score = next(iter(t.metrics.values()), None)
+            table.add_row(
+                f"{trial_number(t)}" + (" (best)" if t.params.get("best") else ""),
+                t.id[:12],
+                escape(str(t.params.get("candidate"))),
+                str(t.params.get("state")),
+                f"{score:.4f}" if isinstance(score, float) else "-",
+                escape(_compact(t.params.get("search_params"))),
+                f"{t.duration_s:.2f}s" if t.duration_s is not None else "-",
+            )
+        console.print(table)
 
 
 def _find_run(ws: Any, prefix: str) -> str:
@@ -249,91 +374,11 @@ def datasets_check(
                 "(use NAME or NAME:VERSION)",
                 field="ref",
             )
-        project = load_spec(spec) if spec.exists() else None
-        dv, frame = ws.datasets.load_frame(name, int(raw) if sep else None)
-        previous = None
-        if dv.version > 1:
-            prev_dv, prev_frame = ws.datasets.load_frame(name, dv.version - 1)
-            previous = diff_schemas(
-                prev_dv.columns,
-                dv.columns,
-                old_categories=category_sets(prev_frame),
-                new_categories=category_sets(frame),
-            ).to_dict()
-        target = project.data.target if project and project.data.dataset == name else None
-        profile = profile_frame(frame, target=target)
-        expectations = (
-            check_expectations(frame, dict(project.expectations)).to_dict()
-            if project and project.data.dataset == name and project.expectations
-            else None
-        )
-    result = {
-        "dataset": dv.ref,
-        "profile": profile,
-        "expectations": expectations,
-        "schema_drift_from_previous": previous,
-    }
+        checks = checks_for(name, spec)
+        report = ws.datasets.check(name, int(raw) if sep else None, checks=checks)
     if as_json:
-        print_json(result)
-        if expectations is not None and not expectations["passed"]:
-            raise typer.Exit(1)
-        return
-    console.print(f"[bold]{escape(dv.ref)}[/]: {dv.row_count} rows")
-    table = Table("column", "type", "nulls", "summary")
-    for col, info in profile["columns"].items():
-        summary = info.get("summary") or ""
-        if "min" in info:
-            summary = f"min {info['min']}, max {info['max']}"
-        elif info.get("top"):
-            summary = ", ".join(f"{t['value']}: {t['count']}" for t in info["top"][:3])
-        table.add_row(
-            escape(col),
-            str(info.get("type")),
-            f"{info.get('null_rate', 0):.1%}",
-            escape(str(summary)),
-        )
-    console.print(table)
-    for hint in profile.get("leakage", []):
-        score = hint.get("score")
-        detail = f" (score {score:.3f})" if isinstance(score, float) else ""
-        console.print(
-            f"[yellow]leakage hint:[/] {escape(str(hint['column']))}: "
-            f"{escape(str(hint['reason']))}{detail}"
-        )
-    if expectations is not None:
-        ok = "[green]all expectations met[/]" if expectations["passed"] else "[red]violations[/]"
-        console.print(ok)
-        for v in expectations["violations"]:
-            rows = ", ".join(map(str, v.get("examples") or []))
-            where = f" (e.g. rows {rows})" if rows else ""
-            console.print(f"  {escape(str(v['message']))}{escape(where)}")
-    if profile.get("duplicate_rows"):
-        console.print(f"duplicate rows: {profile['duplicate_rows']}")
-    if profile.get("constant_columns"):
-        console.print(f"constant columns: {escape(', '.join(profile['constant_columns']))}")
-    if previous is not None and previous.get("changed"):
-        console.print(f"schema drift from version {dv.version - 1}:")
-        for line in _drift_lines(previous):
-            console.print(f"  {escape(line)}")
-    if expectations is not None and not expectations["passed"]:
+        print_json(check_dict(report))
+    else:
+        print_checked(report)
+    if not report.passed:
         raise typer.Exit(1)
-
-
-def _drift_lines(diff: dict[str, Any]) -> list[str]:
-    """Readable lines for a schema diff (``SchemaDiff.to_dict()``)."""
-    lines = [f"added column {c['name']} ({c['type']})" for c in diff.get("added", [])]
-    lines += [f"removed column {c['name']} ({c['type']})" for c in diff.get("removed", [])]
-    lines += [
-        f"retyped column {c['name']}: {c['old_type']} -> {c['new_type']}"
-        + (" (widening)" if c.get("widening") else "")
-        for c in diff.get("retyped", [])
-    ]
-    for c in diff.get("nullability", []):
-        now = "nullable" if c.get("new_nullable") else "not nullable"
-        lines.append(f"column {c.get('name')} is now {now}")
-    for kind, label in (("new_categories", "new"), ("dropped_categories", "dropped")):
-        for column, values in (diff.get(kind) or {}).items():
-            lines.append(f"{label} categories in {column}: {', '.join(map(str, values))}")
-    if diff.get("breaking"):
-        lines.append("breaking: models trained on the previous version may not accept this one")
-    return lines

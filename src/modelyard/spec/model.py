@@ -8,19 +8,32 @@ message lists each problem as ``<key path>: <what is wrong>; allowed: ...`` and 
 Normalisation (what :meth:`ProjectSpec.model_dump` and :func:`spec_hash` see):
 feature names become ``{name, role: null}``; ``seeds: 3`` becomes ``[0, 1, 2]``;
 ``split.strategy`` defaults to ``stratified`` (classification) or ``random``
-(regression); ``metrics`` defaults to every metric of the task.
+(regression); ``metrics`` defaults to every metric of the task; with a ``search``
+section, every built-in candidate without a declared ``search.space`` entry gets its
+default space (:data:`DEFAULT_SEARCH_SPACES`, minus the parameters fixed in its
+``params``); a spec without ``search`` dumps (and hashes) as if the section did not exist.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 import types
 from collections.abc import Mapping
 from typing import Any, Literal, Union, get_args, get_origin
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    ValidationError,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 from modelyard.domain.evaluation.classification import CLASSIFICATION_METRICS
 from modelyard.domain.evaluation.regression import REGRESSION_METRICS
@@ -48,6 +61,42 @@ REGRESSION_ONLY = frozenset({"linear_regression"})
 GATE_SECTIONS: tuple[str, ...] = ("fairness", "latency", "improvement")
 METRIC_FIELDS: tuple[str, ...] = ("value", "ci_low", "ci_high", "n")
 MAX_SEEDS = 100
+MAX_TRIALS = 1000
+MAX_CV_FOLDS = 10
+#: Search spaces of the built-in candidates (``search: {trials: 20}`` tunes these).
+DEFAULT_SEARCH_SPACES: dict[str, dict[str, dict[str, Any]]] = {
+    "logistic_regression": {"C": {"low": 1e-3, "high": 100.0, "log": True}},
+    "random_forest": {
+        "n_estimators": {"low": 50, "high": 300},
+        "max_depth": {"low": 2, "high": 20},
+        "min_samples_leaf": {"low": 1, "high": 20},
+        "max_features": {"choices": ["sqrt", "log2", 1.0]},
+    },
+    "hist_gradient_boosting": {
+        "learning_rate": {"low": 0.01, "high": 0.3, "log": True},
+        "max_iter": {"low": 50, "high": 300},
+        "max_leaf_nodes": {"low": 8, "high": 64, "log": True},
+        "min_samples_leaf": {"low": 5, "high": 50},
+        "l2_regularization": {"low": 1e-6, "high": 10.0, "log": True},
+    },
+    "lightgbm": {
+        "n_estimators": {"low": 50, "high": 300},
+        "learning_rate": {"low": 0.01, "high": 0.3, "log": True},
+        "num_leaves": {"low": 8, "high": 64, "log": True},
+        "min_child_samples": {"low": 5, "high": 50},
+        "colsample_bytree": {"low": 0.5, "high": 1.0},
+        "reg_lambda": {"low": 1e-6, "high": 10.0, "log": True},
+    },
+    "xgboost": {
+        "n_estimators": {"low": 50, "high": 300},
+        "learning_rate": {"low": 0.01, "high": 0.3, "log": True},
+        "max_depth": {"low": 2, "high": 10},
+        "min_child_weight": {"low": 1.0, "high": 10.0, "log": True},
+        "subsample": {"low": 0.5, "high": 1.0},
+        "colsample_bytree": {"low": 0.5, "high": 1.0},
+        "reg_lambda": {"low": 1e-3, "high": 10.0, "log": True},
+    },
+}
 _CALLABLE_RE = re.compile(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*:[A-Za-z_]\w*")
 
 
@@ -134,6 +183,96 @@ class CandidateSpec(_Section):
         return self.label or self.name
 
 
+class SearchParam(_Section):
+    """One searched parameter: a range ``{low, high, log}`` or ``{choices: [...]}``.
+
+    A range of two integers samples integers, any other range floats; ``log: true``
+    samples on a log scale (``low`` must then be > 0).
+    """
+
+    low: int | float | None = None
+    high: int | float | None = None
+    log: bool = False
+    choices: list[str | int | float | bool | None] | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _mapping(cls, value: Any) -> Any:
+        if not isinstance(value, Mapping):
+            raise SpecProblem(
+                (), f"expected {{low, high, log}} or {{choices: [...]}}, got {_show(value)}"
+            )
+        return value
+
+    @field_validator("low", "high", mode="before")
+    @classmethod
+    def _number(cls, value: Any) -> Any:
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
+            raise SpecProblem((), f"expected a number, got {_show(value)}")
+        if isinstance(value, float) and not math.isfinite(value):
+            raise SpecProblem((), f"expected a finite number, got {value!r}")
+        return value
+
+    @field_validator("choices", mode="before")
+    @classmethod
+    def _scalars(cls, value: Any) -> Any:
+        if value is None:
+            return None
+        if not isinstance(value, list) or not value:
+            raise SpecProblem((), f"choices must be a non-empty list, got {_show(value)}")
+        for i, item in enumerate(value):
+            if item is not None and not isinstance(item, str | int | float | bool):
+                raise SpecProblem(
+                    (i,), f"a choice must be a string, number, boolean or null, got {_show(item)}"
+                )
+        if len({json.dumps(item) for item in value}) != len(value):
+            raise SpecProblem((), f"choices must be distinct, got {_show(value)}")
+        return value
+
+    @model_validator(mode="after")
+    def _check(self) -> SearchParam:
+        has_range = self.low is not None or self.high is not None
+        if self.choices is not None:
+            if has_range or self.log:
+                raise SpecProblem((), "use either {low, high, log} or {choices: [...]}, not both")
+            return self
+        if self.low is None or self.high is None:
+            missing = "high" if self.high is None else "low"
+            raise SpecProblem(
+                (missing,),
+                f"a range needs both low and high (or give choices: [...]); {missing} is missing",
+            )
+        if not self.low < self.high:
+            raise SpecProblem((), f"low ({self.low}) must be less than high ({self.high})")
+        if self.log and self.low <= 0:
+            raise SpecProblem(("low",), f"a log range needs low > 0, got {self.low}")
+        return self
+
+    @property
+    def kind(self) -> Literal["int", "float", "categorical"]:
+        """How the parameter is sampled."""
+        if self.choices is not None:
+            return "categorical"
+        return "int" if isinstance(self.low, int) and isinstance(self.high, int) else "float"
+
+
+class SearchSpec(_Section):
+    """Hyperparameter search (needs ``modelyard[tune]``) within a budget per candidate.
+
+    Each candidate with a (default or declared) space gets at most ``trials`` trials and
+    ``timeout_s`` seconds (a running trial finishes); each trial is scored by
+    ``cv_folds``-fold cross-validation on the training rows only, by ``metric``
+    (default: the primary metric; maximised or minimised as the metric says). An empty
+    space (``space: {random_forest: {}}``) leaves that candidate untuned.
+    """
+
+    trials: int = Field(default=20, ge=1, le=MAX_TRIALS)
+    timeout_s: float | None = Field(default=None, gt=0.0)
+    metric: str | None = Field(default=None, min_length=1)
+    cv_folds: int = Field(default=3, ge=2, le=MAX_CV_FOLDS)
+    space: dict[str, dict[str, SearchParam]] = Field(default_factory=dict)
+
+
 class ColumnExpectation(_Section):
     """Declared expectations for one column (every rule is optional)."""
 
@@ -194,6 +333,7 @@ class ProjectSpec(_Section):
     expectations: dict[str, ColumnExpectation] = Field(default_factory=dict)
     evaluation: EvaluationSpec = Field(default_factory=EvaluationSpec)
     calibration: CalibrationSpec | None = None
+    search: SearchSpec | None = None
     approval_required: bool = False
     monitoring: dict[str, Any] = Field(default_factory=dict)
     rollout: dict[str, Any] = Field(default_factory=dict)
@@ -308,6 +448,59 @@ class ProjectSpec(_Section):
                     "calibration needs a validation fraction (the calibration split)",
                 )
         return self
+
+    @model_validator(mode="after")
+    def _check_search(self) -> ProjectSpec:
+        search = self.search
+        if search is None:
+            return self
+        known = CLASSIFICATION_METRICS if self.is_classification else REGRESSION_METRICS
+        if search.metric is not None and search.metric not in known:
+            raise SpecProblem(
+                ("search", "metric"),
+                f"unknown metric {search.metric!r} for {self.task}; allowed: {', '.join(known)}",
+            )
+        keys = [c.key for c in self.candidates]
+        for key, params in search.space.items():
+            if key not in keys:
+                raise SpecProblem(
+                    ("search", "space", key),
+                    f"{key!r} is not a candidate of this spec; candidates: {', '.join(keys)}",
+                )
+            index = keys.index(key)
+            for param in params:
+                if param in self.candidates[index].params:
+                    raise SpecProblem(
+                        ("search", "space", key, param),
+                        f"{param!r} is fixed in candidates.{index}.params; "
+                        "fix it or search it, not both",
+                    )
+        space: dict[str, dict[str, SearchParam]] = {}
+        for candidate in self.candidates:
+            if candidate.key in search.space:
+                space[candidate.key] = dict(search.space[candidate.key])
+            elif candidate.name in DEFAULT_SEARCH_SPACES:
+                space[candidate.key] = {
+                    param: SearchParam.model_validate(bounds)
+                    for param, bounds in DEFAULT_SEARCH_SPACES[candidate.name].items()
+                    if param not in candidate.params
+                }
+        if not any(space.values()):
+            raise SpecProblem(
+                ("search", "space"),
+                "no candidate has anything to search; declare parameters under "
+                f"search.space.<candidate> (candidates: {', '.join(keys)}) or drop search",
+            )
+        object.__setattr__(self, "search", search.model_copy(update={"space": space}))
+        return self
+
+    @model_serializer(mode="wrap")
+    def _drop_absent_search(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # a spec without search hashes as it did before the section existed
+        data: dict[str, Any] = handler(self)
+        if data.get("search", ...) is None:
+            data.pop("search")
+        return data
 
     def _gate_problem(self, expression: str, known: tuple[str, ...]) -> str | None:
         gate = parse_gate(expression)

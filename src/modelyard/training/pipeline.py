@@ -12,18 +12,23 @@ files, database or artifact store. The steps:
    (:func:`~modelyard.training.splits.holdout_split`). Holdout row ids (index labels, or
    the ``id_column`` values) are recorded and checked to be absent from the training
    and validation rows; a leak raises instead of returning a result.
-3. **Fit** every candidate once per seed on the training rows only, and score each fit
+3. **Search** (``spec.search``, needs ``modelyard[tune]``): per candidate with a search
+   space, a seeded Optuna study within the trial / time budget, each trial scored by
+   cross-validation on the training rows only (:mod:`modelyard.training.search`); the
+   best parameters join the candidate's ``params`` for the next step. The trials are in
+   ``SpecResult.search``.
+4. **Fit** every candidate once per seed on the training rows only, and score each fit
    on the holdout with bootstrap CIs (``spec.evaluation``); summarise mean ± sd across
    seeds.
-4. **Select** by the primary metric (the first of ``spec.metrics``; ``roc_auc`` /
+5. **Select** by the primary metric (the first of ``spec.metrics``; ``roc_auc`` /
    ``r2`` when the metrics list is the task's default): on the validation split when
    there is one, else on the holdout (recorded in ``notes``, the card lists it as a
    limitation). The winner's best seed is the final model.
-5. **Calibrate** (``spec.calibration``) the final model on the validation split; ECE on
+6. **Calibrate** (``spec.calibration``) the final model on the validation split; ECE on
    the holdout before and after. The final metrics are those of the shipped model.
-6. **Report**: dummy baseline and improvement, per-group fairness for every sensitive
+7. **Report**: dummy baseline and improvement, per-group fairness for every sensitive
    column, single-row in-process latency, curves for the model card.
-7. **Gate**: :func:`~modelyard.domain.gates.evaluate_gates` against the final metrics
+8. **Gate**: :func:`~modelyard.domain.gates.evaluate_gates` against the final metrics
    (and ``production``, the gate-metrics dict of the current production version).
 
 Bad input raises :class:`~modelyard.errors.InvalidInputError` naming the cause (empty
@@ -86,6 +91,13 @@ from modelyard.training.estimators import (
     load_candidate_function,
     prepare_candidate_features,
     resolve_features,
+)
+from modelyard.training.search import (
+    CandidateSearch,
+    cv_folds,
+    require_optuna,
+    run_search,
+    sample_params,
 )
 from modelyard.training.splits import HoldoutInfo, holdout_split, record_holdout, row_ids
 
@@ -188,6 +200,7 @@ class SpecResult:
     durations: dict[str, Any]
     spec_hash: str
     notes: list[str] = field(default_factory=list)
+    search: list[CandidateSearch] = field(default_factory=list)
 
     @property
     def holdout_ids(self) -> list[Any]:
@@ -232,6 +245,7 @@ class SpecResult:
             "durations": self.durations,
             "spec_hash": self.spec_hash,
             "notes": list(self.notes),
+            "search": [s.to_dict() for s in self.search],
         }
 
 
@@ -258,6 +272,8 @@ def run_spec(
             f"latency_calls must be a positive integer, got {latency_calls!r}",
             field="latency_calls",
         )
+    if spec.search is not None:
+        require_optuna()  # before any work: the clear install hint
     started = time.perf_counter()
     durations: dict[str, Any] = {}
     notes: list[str] = []
@@ -313,9 +329,21 @@ def run_spec(
 
     tick = time.perf_counter()
     cands = [_Candidate(i, c, *_candidate_kind(c, i)) for i, c in enumerate(spec.candidates)]
+    searches: list[CandidateSearch] = []
     for cand in cands:
+        searched = _search_candidate(ctx, cand, ids[parts.train], ids[parts.holdout])
+        if searched is not None:
+            searches.append(searched)
+            if searched.stopped_by == "timeout":
+                notes.append(
+                    f"the search of {cand.spec.key!r} stopped at search.timeout_s after "
+                    f"{len(searched.trials)} of {searched.trials_budget} trials; a rerun may "
+                    "run a different number of trials"
+                )
         _train_candidate(ctx, cand)
     durations["candidates_s"] = time.perf_counter() - tick
+    if searches:
+        durations["search_s"] = {s.candidate: s.duration_s for s in searches}
     durations["fit_s"] = {cand.spec.key: cand.fit_s for cand in cands}
     higher = ctx.primary not in LOWER_IS_BETTER
     best = _pick_best(cands, higher)
@@ -401,6 +429,7 @@ def run_spec(
         durations=durations,
         spec_hash=spec_hash(spec),
         notes=notes,
+        search=searches,
     )
 
 
@@ -494,6 +523,72 @@ def _train_candidate(ctx: _Context, cand: _Candidate) -> None:
         cand.models[seed] = model
 
 
+def _search_candidate(
+    ctx: _Context, cand: _Candidate, train_ids: pd.Index, holdout_ids: pd.Index
+) -> CandidateSearch | None:
+    """Tune ``cand`` by CV on the training rows (if it has a search space); the best
+    parameters are merged into ``cand.spec.params``."""
+    search = ctx.spec.search
+    space = search.space.get(cand.spec.key) if search is not None else None
+    if search is None or not space:
+        return None
+    where = f"search.space.{cand.spec.key}"
+    if cand.factory is None:  # unknown parameter names fail now, not in every trial
+        try:
+            build_candidate(
+                cand.kind,
+                ctx.task,
+                ctx.roles.numeric,
+                ctx.roles.categorical,
+                ctx.spec.seeds[0],
+                {**cand.spec.params, **sample_params(space)},
+            )
+        except InvalidInputError as exc:
+            raise InvalidInputError(f"{_label(cand)}: {exc.message}", field=where) from None
+    seed = ctx.spec.seeds[0]
+    metric = search.metric or ctx.primary
+    train = ctx.frames["train"]
+    x_train, y_train = ctx.x("train", cand.kind), ctx.y("train")
+    folds = cv_folds(
+        train,
+        strategy=ctx.spec.split.strategy or "random",
+        target=ctx.spec.data.target,
+        column=ctx.spec.split.column,
+        n_folds=search.cv_folds,
+        seed=seed,
+        classification=ctx.classes is not None,
+    )
+
+    def fit_score(
+        fit_at: npt.NDArray[np.intp], score_at: npt.NDArray[np.intp], params: dict[str, Any]
+    ) -> float | None:
+        merged = {**cand.spec.params, **params}
+        model = _fit(ctx, cand, x_train.iloc[fit_at], seed, y_train.iloc[fit_at], merged)
+        x_score, y_score = x_train.iloc[score_at], y_train.iloc[score_at]
+        with _blame(cand):
+            outputs = _outputs(model, x_score, ctx.classes)
+        scores = _evaluate(ctx.spec, outputs, y_score, ctx.classes, [metric], 0, seed)
+        estimate = scores.get(metric)
+        return None if estimate is None else _finite(estimate.value)
+
+    result = run_search(
+        candidate=cand.spec.key,
+        space=space,
+        folds=folds,
+        fit_score=fit_score,
+        row_ids=train_ids,
+        holdout_ids=holdout_ids,
+        metric=metric,
+        higher_is_better=metric not in LOWER_IS_BETTER,
+        trials=search.trials,
+        timeout_s=search.timeout_s,
+        seed=seed,
+    )
+    tuned = {**cand.spec.params, **result.best_params}
+    cand.spec = cand.spec.model_copy(update={"params": tuned})
+    return result
+
+
 def _finalize(
     ctx: _Context, best: _Candidate, run: SeedRun, model: Any, notes: list[str]
 ) -> tuple[Any, _Outputs, dict[str, MetricEstimate], dict[str, Any] | None]:
@@ -561,14 +656,28 @@ def _candidate_kind(cand: CandidateSpec, index: int) -> tuple[str, Callable[...,
         raise InvalidInputError(exc.message, field=f"candidates.{index}.name") from None
 
 
-def _fit(ctx: _Context, cand: _Candidate, x_train: pd.DataFrame, seed: int) -> Any:
-    """One fitted model of ``cand``; InvalidInputError naming the candidate on failure."""
+def _fit(
+    ctx: _Context,
+    cand: _Candidate,
+    x_train: pd.DataFrame,
+    seed: int,
+    y_train: pd.Series | None = None,
+    params: dict[str, Any] | None = None,
+) -> Any:
+    """One fitted model of ``cand``; InvalidInputError naming the candidate on failure.
+
+    ``y_train`` defaults to the training target, ``params`` to the candidate's (a search
+    trial passes a fold's rows and its sampled parameters).
+    """
     where = f"candidates.{cand.index}"
     label = _label(cand)
-    y_train = ctx.y("train")
+    if y_train is None:
+        y_train = ctx.y("train")
+    if params is None:
+        params = dict(cand.spec.params)
     if cand.factory is not None:
         try:
-            model = cand.factory(x_train.copy(), y_train.copy(), seed, **cand.spec.params)
+            model = cand.factory(x_train.copy(), y_train.copy(), seed, **params)
         except Exception as exc:  # the user's function: any failure is reported, not raised
             raise InvalidInputError(
                 f"{label} raised {type(exc).__name__}: {exc}", field=f"{where}.name"
@@ -592,7 +701,7 @@ def _fit(ctx: _Context, cand: _Candidate, x_train: pd.DataFrame, seed: int) -> A
             ctx.roles.numeric,
             ctx.roles.categorical,
             seed,
-            dict(cand.spec.params),
+            params,
         )
     except InvalidInputError as exc:
         raise InvalidInputError(f"{label}: {exc.message}", field=f"{where}.params") from None

@@ -14,6 +14,7 @@ from modelyard.store.repositories.datasets import DatasetRepository
 from modelyard.store.repositories.runs import RunRepository
 from modelyard.store.store import Store
 from modelyard.training.provenance import code_version
+from modelyard.training.spec_service import PARENT_PARAM
 from modelyard.training.trainer import train_model
 
 
@@ -78,3 +79,35 @@ class TrainingService:
     def list_runs(self) -> list[Run]:
         with self.store.session() as session:
             return RunRepository(session).list()
+
+    def trials_of(self, run_id: str) -> list[Run]:
+        """The search-trial child runs of ``run_id``, by candidate and trial number."""
+        runs = self.list_runs()
+        parent = next((r for r in runs if r.id == run_id), None)
+        trials = [r for r in runs if parent_of(r) == run_id]
+        return sort_trials(parent, trials)
+
+
+def sort_trials(parent: Run | None, trials: list[Run]) -> list[Run]:
+    """``trials`` in the parent's candidate order (its ``params["search"]``), then by number."""
+    summary = parent.params.get("search") if parent is not None else None
+    order = [s.get("candidate") for s in summary if isinstance(s, dict)] if summary else []
+
+    def key(run: Run) -> tuple[int, str, int]:
+        candidate = run.params.get("candidate")
+        rank = order.index(candidate) if candidate in order else len(order)
+        return rank, str(candidate), trial_number(run)
+
+    return sorted(trials, key=key)
+
+
+def parent_of(run: Run) -> str | None:
+    """The training run a search-trial run belongs to (``None``: not a trial)."""
+    parent = run.params.get(PARENT_PARAM)
+    return parent if isinstance(parent, str) else None
+
+
+def trial_number(run: Run) -> int:
+    """A search-trial run's trial number (-1 for other runs)."""
+    number = run.params.get("trial")
+    return number if isinstance(number, int) else -1

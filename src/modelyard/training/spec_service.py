@@ -1,4 +1,13 @@
-"""Spec-driven training: modelyard.yaml → run (recorded, reproducible) → gated version."""
+"""Spec-driven training: modelyard.yaml → run (recorded, reproducible) → gated version.
+
+With a ``search`` section every search trial is recorded as a *child run* of the
+training run. The runs table has no parent column, so the link lives in the child's
+``params``: ``parent_run_id`` (plus ``candidate``, ``trial``, ``state``, the sampled
+``search_params``, ``cv_folds``, ``metric`` and ``rows_sha256``, the digest of the
+training-row ids the trial fitted and scored on); its ``metrics`` hold ``cv_<metric>``.
+Children have ``kind`` ``trial:<candidate>`` and status ``finished`` or ``failed``.
+The parent's ``params["search"]`` summarises each candidate's search.
+"""
 
 from __future__ import annotations
 
@@ -25,8 +34,21 @@ from modelyard.store.store import Store
 from modelyard.training.pipeline import run_spec
 from modelyard.training.provenance import code_version
 from modelyard.training.reproduce import compare_metrics
+from modelyard.training.search import CandidateSearch
 
-PACKAGES = ("modelyard", "scikit-learn", "numpy", "pandas", "scipy", "lightgbm", "xgboost")
+PACKAGES = (
+    "modelyard",
+    "scikit-learn",
+    "numpy",
+    "pandas",
+    "scipy",
+    "lightgbm",
+    "xgboost",
+    "optuna",
+)
+#: Where a search-trial run names its training run (the runs table has no parent column).
+PARENT_PARAM = "parent_run_id"
+TRIAL_KIND_PREFIX = "trial:"
 
 
 def package_versions() -> dict[str, str]:
@@ -121,6 +143,8 @@ class SpecTrainingService:
             "durations": result.durations,
             **{f"model.{k}": v for k, v in report["params"].items() if _scalar(v)},
         }
+        if result.search:
+            params["search"] = [_search_summary(s) for s in result.search]
         metrics = flat_metrics(report)
         with self.store.session() as session:
             dv_row = DatasetRepository(session).version_row(dv.dataset, dv.version)
@@ -137,6 +161,9 @@ class SpecTrainingService:
                     duration_s=float(result.durations.get("total_s", 0.0) or 0.0),
                 )
             )
+            for search in result.search:
+                for row in _trial_rows(search, run_id, version_of_code, dv_row.id):
+                    RunRepository(session).add(row)
         signature = infer_signature(
             result.train_features,
             result.train_target,
@@ -207,6 +234,13 @@ class SpecTrainingService:
         with self.store.session() as session:
             run = RunRepository(session).get(run_id)
         digest = run.params.get(param)
+        parent = run.params.get(PARENT_PARAM)
+        if not digest and parent:
+            raise InvalidInputError(
+                f"run {run_id} is search trial {run.params.get('trial')} of run {parent}; "
+                "use the parent run",
+                field="run",
+            )
         if not digest:
             raise InvalidInputError(
                 f"run {run_id} {missing} (it was not trained from a spec)", field="run"
@@ -241,6 +275,50 @@ class SpecTrainingService:
             "original": run.metrics,
             "rerun": rerun,
         }
+
+
+def _search_summary(search: CandidateSearch) -> dict[str, Any]:
+    data = search.to_dict()
+    data.pop("trials")
+    return data
+
+
+def _trial_rows(
+    search: CandidateSearch, parent_id: str, code: str, dataset_version_id: int
+) -> list[RunRow]:
+    """One child run per trial of ``search``, linked to ``parent_id`` in its params."""
+    rows = []
+    for trial in search.trials:
+        record = trial.to_dict()
+        rows.append(
+            RunRow(
+                id=uuid.uuid4().hex,
+                kind=f"{TRIAL_KIND_PREFIX}{search.candidate}"[:64],
+                status="finished" if trial.state == "complete" else "failed",
+                seed=search.seed,
+                params={
+                    PARENT_PARAM: parent_id,
+                    "candidate": search.candidate,
+                    "trial": trial.number,
+                    "state": trial.state,
+                    "best": trial.number == search.best_trial,
+                    "search_params": record["params"],
+                    "metric": search.metric,
+                    "direction": search.direction,
+                    "cv_folds": search.cv_folds,
+                    "fold_scores": record["fold_scores"],
+                    "rows_sha256": trial.rows_sha256,
+                    "n_rows": trial.n_rows,
+                    "holdout_excluded": True,
+                    "error": trial.error,
+                },
+                metrics={} if trial.score is None else {f"cv_{search.metric}": trial.score},
+                code_version=code,
+                dataset_version_id=dataset_version_id,
+                duration_s=trial.duration_s,
+            )
+        )
+    return rows
 
 
 def _scalar(value: Any) -> bool:
