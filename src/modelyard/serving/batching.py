@@ -13,7 +13,10 @@ core), more than a compiled model's whole call; so a model whose flavor runs lib
 code of bounded compute (:attr:`LoadedModel.bounded_compute`: scikit-learn,
 LightGBM, ONNX -- never the user code of the ``python`` flavor) and whose recent
 calls averaged under ``inline_max_ms`` is called on the event loop directly. One
-slow call raises the average and sends the next ones back to the pool.
+slow call raises the average and sends the next ones back to the pool. A model whose
+calls average under ``direct_max_ms`` (a compiled model: tens of microseconds) is
+called at once by an idle batcher, without waiting for a pass of the event loop:
+gathering a batch would cost more than the calls it saves.
 """
 
 from __future__ import annotations
@@ -57,6 +60,7 @@ class Batcher:
     max_wait_ms: float = 0.0
     on_batch: Callable[[int], None] | None = None
     inline_max_ms: float = 1.0
+    direct_max_ms: float = 0.1
     _queue: deque[_Pending] = field(default_factory=deque)
     _running: bool = False
     batches: int = 0
@@ -68,17 +72,38 @@ class Batcher:
     def __post_init__(self) -> None:
         # Every validated frame of an all-float signature is float64 (see validate_frame).
         self._all_float = all(s.type == "float" for s in self.model.signature.inputs)
-        self._may_inline = self.model.bounded_compute and self.inline_max_ms > 0
+        self._may_inline = (
+            self.model.bounded_compute and self.inline_max_ms > 0 and self.max_wait_ms <= 0
+        )
+
+    @property
+    def inline(self) -> bool:
+        """Whether the next batch runs on the event loop (see the module docstring)."""
+        return self._may_inline and self.call_ms < self.inline_max_ms
 
     async def predict(self, frame: pd.DataFrame, timeout: float | None = None) -> Prediction:
-        """The model's answer for ``frame``; ``TimeoutError`` after ``timeout`` seconds."""
+        """The model's answer for ``frame``; ``TimeoutError`` after ``timeout`` seconds.
+
+        On the inline path the batch runs in a plain callback scheduled after the
+        callbacks already ready (so requests parsed in the same loop pass share it),
+        with no task and no timer: a call on the loop cannot be timed out anyway.
+        """
+        if not self._running and self._may_inline and self.call_ms < self.direct_max_ms:
+            # Cheaper than a pass of the loop: batching could not pay for itself.
+            self._count(len(frame))
+            self.inline_calls += 1
+            return self._timed(frame)
         loop = asyncio.get_running_loop()
         pending = _Pending(frame, loop.create_future())
         self._queue.append(pending)
+        inline = self.inline
         if not self._running:
             self._running = True
-            loop.create_task(self._drain())
-        if timeout is None:
+            if inline:
+                loop.call_soon(self._drain_inline)
+            else:
+                loop.create_task(self._drain())
+        if timeout is None or inline:
             return await pending.future
         timer = loop.call_later(timeout, _expire, pending.future)
         try:
@@ -86,13 +111,28 @@ class Batcher:
         finally:
             timer.cancel()
 
+    def _drain_inline(self) -> None:
+        try:
+            while self._queue:
+                if not self.inline:  # a slow call: the rest go through the pool
+                    asyncio.get_running_loop().create_task(self._drain())
+                    return
+                live = self._live(self._take())
+                if live:
+                    self._run_inline(live)
+        except BaseException:
+            self._running = False
+            raise
+        self._running = False
+
     async def _drain(self) -> None:
         try:
             while self._queue:
                 if self.max_wait_ms > 0 and self._queued_rows() < self.max_rows:
                     await asyncio.sleep(self.max_wait_ms / 1000)
-                batch = self._take()
-                await self._run(batch)
+                live = self._live(self._take())
+                if live:
+                    await self._run(live)
         finally:
             self._running = False
 
@@ -108,12 +148,18 @@ class Batcher:
             batch.append(item)
         return batch
 
-    async def _call(self, frame: pd.DataFrame) -> Prediction:
-        if self._may_inline and self.call_ms < self.inline_max_ms:
-            self.inline_calls += 1
-            return self._timed(frame)
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(None, self._timed, frame)
+    def _live(self, batch: list[_Pending]) -> list[_Pending]:
+        """The batch without callers that gave up (timed out), counted."""
+        live = [p for p in batch if not p.future.done()]
+        if live:
+            self._count(sum(len(p.frame) for p in live))
+        return live
+
+    def _count(self, rows: int) -> None:
+        self.batches += 1
+        self.batched_rows += rows
+        if self.on_batch is not None:
+            self.on_batch(rows)
 
     def _timed(self, frame: pd.DataFrame) -> Prediction:
         """The model call, its duration (not the hand-off) folded into ``call_ms``."""
@@ -124,36 +170,37 @@ class Batcher:
             ms = (time.perf_counter() - started) * 1000
             self.call_ms = ms if self.call_ms == float("inf") else 0.8 * self.call_ms + 0.2 * ms
 
-    async def _run(self, batch: list[_Pending]) -> None:
-        live = [p for p in batch if not p.future.done()]  # timed-out callers are gone
-        if not live:
-            return
-        rows = sum(len(p.frame) for p in live)
-        self.batches += 1
-        self.batched_rows += rows
-        if self.on_batch is not None:
-            self.on_batch(rows)
+    async def _call(self, frame: pd.DataFrame) -> Prediction:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(None, self._timed, frame)
+
+    def _combined(self, live: list[_Pending]) -> pd.DataFrame:
+        return combine([p.frame for p in live], self._all_float)
+
+    async def _run(self, live: list[_Pending]) -> None:
         if len(live) == 1:
             await self._one(live[0])
             return
         try:
-            result = await self._call(combine([p.frame for p in live], self._all_float))
+            result = await self._call(self._combined(live))
         except Exception:  # noqa: BLE001 - isolate the failing request(s)
             for pending in live:
                 await self._one(pending)
             return
-        start = 0
-        for pending in live:
-            end = start + len(pending.frame)
-            part = Prediction(
-                predictions=result.predictions[start:end],
-                probabilities=(
-                    result.probabilities[start:end] if result.probabilities is not None else None
-                ),
-            )
-            if not pending.future.done():
-                pending.future.set_result(part)
-            start = end
+        _deliver(live, result)
+
+    def _run_inline(self, live: list[_Pending]) -> None:
+        self.inline_calls += 1
+        if len(live) == 1:
+            self._one_inline(live[0])
+            return
+        try:
+            result = self._timed(self._combined(live))
+        except Exception:  # noqa: BLE001 - isolate the failing request(s)
+            for pending in live:
+                self._one_inline(pending)
+            return
+        _deliver(live, result)
 
     async def _one(self, pending: _Pending) -> None:
         if pending.future.done():
@@ -161,8 +208,42 @@ class Batcher:
         try:
             result = await self._call(pending.frame)
         except Exception as exc:  # noqa: BLE001 - delivered to the caller
-            if not pending.future.done():
-                pending.future.set_exception(exc)
+            _settle(pending, error=exc)
             return
-        if not pending.future.done():
-            pending.future.set_result(result)
+        _settle(pending, result)
+
+    def _one_inline(self, pending: _Pending) -> None:
+        if pending.future.done():
+            return
+        try:
+            result = self._timed(pending.frame)
+        except Exception as exc:  # noqa: BLE001 - delivered to the caller
+            _settle(pending, error=exc)
+            return
+        _settle(pending, result)
+
+
+def _settle(
+    pending: _Pending, result: Prediction | None = None, error: BaseException | None = None
+) -> None:
+    if pending.future.done():
+        return
+    if error is not None:
+        pending.future.set_exception(error)
+    else:
+        pending.future.set_result(result)  # type: ignore[arg-type]
+
+
+def _deliver(live: list[_Pending], result: Prediction) -> None:
+    """Each caller's rows of one batch's result."""
+    start = 0
+    for pending in live:
+        end = start + len(pending.frame)
+        part = Prediction(
+            predictions=result.predictions[start:end],
+            probabilities=(
+                result.probabilities[start:end] if result.probabilities is not None else None
+            ),
+        )
+        _settle(pending, part)
+        start = end
