@@ -326,17 +326,12 @@ class RolloutService:
             else:
                 config["traffic"] = new_policy.to_dict()
             updated = repo.configure(endpoint, config, actor=actor)
-            AuditRepository(session).append(
+            _record_fallback(
+                session,
+                endpoint,
                 actor=actor,
-                action=f"{EVENT_ACTION}fallback",
-                target=f"endpoint:{endpoint}",
-                after={
-                    "at": time.time(),
-                    "kind": "fallback",
-                    "reason": text,
-                    "by": actor,
-                    "evidence": {"primary": new_policy.primary, "fallback": new_policy.fallback},
-                },
+                reason=text,
+                evidence={"primary": new_policy.primary, "fallback": new_policy.fallback},
             )
             return updated
 
@@ -704,6 +699,22 @@ def _record_fallback_cleared(
 ) -> None:
     """Audit (and so the endpoint's history) that the fallback went because it became
     the primary."""
+    _record_fallback(
+        session,
+        name,
+        actor=actor,
+        reason=(
+            f"fallback {cleared} cleared: it is now the primary (switched from "
+            f"{previous}); the endpoint has no fallback until one is set again"
+        ),
+        evidence={"primary": cleared, "fallback": None, "cleared": cleared},
+    )
+
+
+def _record_fallback(
+    session: Session, name: str, *, actor: str, reason: str, evidence: dict[str, Any]
+) -> None:
+    """A fallback change in the audit log (and so in the endpoint's history)."""
     AuditRepository(session).append(
         actor=actor,
         action=f"{EVENT_ACTION}fallback",
@@ -711,12 +722,9 @@ def _record_fallback_cleared(
         after={
             "at": time.time(),
             "kind": "fallback",
-            "reason": (
-                f"fallback {cleared} cleared: it is now the primary (switched from "
-                f"{previous}); the endpoint has no fallback until one is set again"
-            ),
+            "reason": reason,
             "by": actor,
-            "evidence": {"primary": cleared, "fallback": None, "cleared": cleared},
+            "evidence": evidence,
         },
     )
 
