@@ -171,15 +171,17 @@ def test_fast_bounded_models_are_called_on_the_event_loop() -> None:
         for i in range(5):
             await batcher.predict(frame(float(i)))
         model.slow = True
-        for i in range(3):  # one slow inline call raises the average: back to the pool
+        for i in range(12):  # once most recent calls are slow: back to the pool
             await batcher.predict(frame(float(i)))
         return threading.get_ident()
 
     loop_thread = asyncio.run(go())
     assert model.threads[0] != loop_thread  # the first call, of unknown cost, in the pool
     assert model.threads[1:5] == [loop_thread] * 4
-    assert model.threads[5] == loop_thread and model.threads[6] != loop_thread
-    assert batcher.inline_calls == 5 and batcher.call_ms > 1.0
+    # One slow call (say, a preemption) does not flip it; a run of them does.
+    assert model.threads[5:8] == [loop_thread] * 3
+    assert model.threads[-1] != loop_thread
+    assert batcher.call_ms > 1.0
 
 
 def test_models_running_user_code_never_run_on_the_event_loop() -> None:

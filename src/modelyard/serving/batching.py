@@ -12,9 +12,9 @@ per request. The hand-off itself costs 50-150 us (two thread wake-ups on a busy
 core), more than a compiled model's whole call; so a model whose flavor runs library
 code of bounded compute (:attr:`LoadedModel.bounded_compute`: scikit-learn,
 LightGBM, ONNX -- never the user code of the ``python`` flavor) and whose recent
-calls averaged under ``inline_max_ms`` is called on the event loop directly. One
-slow call raises the average and sends the next ones back to the pool. A model whose
-calls average under ``direct_max_ms`` (a compiled model: tens of microseconds) is
+calls typically took under ``inline_max_ms`` is called on the event loop directly. A
+model whose calls turn slow (the median of its last calls) goes back to the pool. A
+model whose calls typically take under ``direct_max_ms`` (a compiled model: tens of microseconds) is
 called at once by an idle batcher, without waiting for a pass of the event loop:
 gathering a batch would cost more than the calls it saves.
 """
@@ -66,8 +66,11 @@ class Batcher:
     batches: int = 0
     batched_rows: int = 0
     inline_calls: int = 0
-    #: Moving average of model call time (ms); unknown until the first call.
+    #: Typical model call time (ms): the median of the last calls; unknown until the
+    #: first. A median, not a mean: one call stretched by the OS (a preemption) must
+    #: not send the next ones through the thread pool, whose hand-off costs more.
     call_ms: float = float("inf")
+    _recent: deque[float] = field(default_factory=lambda: deque(maxlen=15))
 
     def __post_init__(self) -> None:
         # Every validated frame of an all-float signature is float64 (see validate_frame).
@@ -167,8 +170,9 @@ class Batcher:
         try:
             return self.model.predict_validated(frame)
         finally:
-            ms = (time.perf_counter() - started) * 1000
-            self.call_ms = ms if self.call_ms == float("inf") else 0.8 * self.call_ms + 0.2 * ms
+            recent = self._recent
+            recent.append((time.perf_counter() - started) * 1000)
+            self.call_ms = sorted(recent)[len(recent) // 2]
 
     async def _call(self, frame: pd.DataFrame) -> Prediction:
         loop = asyncio.get_running_loop()
