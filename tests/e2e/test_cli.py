@@ -1,4 +1,5 @@
-"""The CLI as a user runs it: real processes, a real uvicorn server on a free port."""
+"""The CLI as a user runs it: real processes, a real uvicorn server on a free port
+(and, where a test chains many commands, in process: each start-up costs seconds)."""
 
 from __future__ import annotations
 
@@ -6,10 +7,12 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner, Result
 
 from modelyard.data.quickstart import write_quickstart_csv
 
@@ -28,6 +31,21 @@ def run(home: Path, *args: str, check: bool = True) -> subprocess.CompletedProce
             f"{args} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}"
         )
     return result
+
+
+def in_process(home: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[..., Result]:
+    """``modelyard ARGS`` run in this process (exit code checked), for command chains."""
+    from modelyard.cli.main import app
+
+    monkeypatch.setenv("MODELYARD_HOME", str(home))
+    monkeypatch.setenv("COLUMNS", "200")
+
+    def cli(*args: str) -> Result:
+        result = CliRunner().invoke(app, list(args))
+        assert result.exit_code == 0, f"{args} failed ({result.exit_code}):\n{result.output}"
+        return result
+
+    return cli
 
 
 def test_quickstart_serves_a_prediction(tmp_path: Path) -> None:
@@ -53,15 +71,17 @@ def test_quickstart_serves_a_prediction(tmp_path: Path) -> None:
     assert "audit log intact" in run(home, "audit", "verify").stdout
 
 
-def test_dataset_train_models_deploy_commands(tmp_path: Path) -> None:
-    home = tmp_path / "home"
+def test_dataset_train_models_deploy_commands(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In process, command after command (each CLI start-up costs seconds)."""
+    cli = in_process(tmp_path / "home", monkeypatch)
     csv = write_quickstart_csv(tmp_path / "data.csv", n_rows=500)
-    assert run(home, "db", "upgrade").returncode == 0
-    added = json.loads(run(home, "datasets", "add", str(csv), "--name", "loans", "--json").stdout)
+    assert cli("db", "upgrade").exit_code == 0
+    added = json.loads(cli("datasets", "add", str(csv), "--name", "loans", "--json").stdout)
     assert added["version"] == 1 and added["row_count"] == 500
     trained = json.loads(
-        run(
-            home,
+        cli(
             "train",
             "--dataset",
             "loans",
@@ -78,13 +98,13 @@ def test_dataset_train_models_deploy_commands(tmp_path: Path) -> None:
     assert trained["model"]["dataset"] == "loans"
     assert trained["model"]["run_id"] == trained["run"]["id"]
     assert "roc_auc" in trained["run"]["metrics"]
-    shown = json.loads(run(home, "models", "show", "loanmodel:1", "--json").stdout)
+    shown = json.loads(cli("models", "show", "loanmodel:1", "--json").stdout)
     assert shown["flavor"] == "sklearn" and shown["signature"]["inputs"]
-    human = run(home, "models", "show", "loanmodel").stdout
+    human = cli("models", "show", "loanmodel").stdout
     assert "signature" in human and "stage history" in human
-    promoted = run(home, "models", "promote", "loanmodel:1", "--to", "staging").stdout
+    promoted = cli("models", "promote", "loanmodel:1", "--to", "staging").stdout
     assert "staging" in promoted
-    deployed = run(home, "deploy", "loans-ep", "--model", "loanmodel:1").stdout
+    deployed = cli("deploy", "loans-ep", "--model", "loanmodel:1").stdout
     assert "loans-ep" in deployed
 
 
@@ -99,11 +119,27 @@ def test_dataset_train_models_deploy_commands(tmp_path: Path) -> None:
     ],
 )
 def test_cli_errors_are_clear(
-    tmp_path: Path, args: tuple[str, ...], code: int, message: str
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    args: tuple[str, ...],
+    code: int,
+    message: str,
 ) -> None:
-    result = run(tmp_path / "home", *args, check=False)
-    assert result.returncode == code, result.stderr
+    """In process (the CLI's start-up costs seconds); the next test runs one for real."""
+    from modelyard.cli.main import app
+
+    monkeypatch.setenv("MODELYARD_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("COLUMNS", "200")
+    result = CliRunner().invoke(app, list(args))
+    assert result.exit_code == code, result.output
     assert message in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_a_cli_error_from_a_real_process(tmp_path: Path) -> None:
+    result = run(tmp_path / "home", "models", "show", "nope:1", check=False)
+    assert result.returncode == 4, result.stderr
+    assert "model 'nope' not found" in result.stderr
     assert "Traceback" not in result.stderr
 
 

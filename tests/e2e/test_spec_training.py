@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -78,30 +75,30 @@ def test_bad_spec_names_the_key(ws: Workspace, tmp_path: Path) -> None:
     assert ws.models() == []
 
 
-def test_cli_init_train_card(tmp_path: Path) -> None:
-    env = {**os.environ, "MODELYARD_HOME": str(tmp_path / "home"), "COLUMNS": "200"}
+def test_cli_init_train_card(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """In process (each CLI start-up costs seconds); tests/e2e/test_cli.py runs real ones."""
+    from typer.testing import CliRunner, Result
 
-    def cli(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "modelyard", *args],
-            cwd=tmp_path,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
+    from modelyard.cli.main import app
+
+    monkeypatch.setenv("MODELYARD_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("COLUMNS", "200")
+    monkeypatch.chdir(tmp_path)
+
+    def cli(*args: str) -> Result:
+        return CliRunner().invoke(app, list(args))
 
     csv = write_quickstart_csv(tmp_path / "q.csv", n_rows=2000)
-    assert cli("datasets", "add", str(csv), "--name", "quickstart").returncode == 0
-    assert cli("init").returncode == 0
-    assert cli("init").returncode == 2  # refuses to overwrite
+    assert cli("datasets", "add", str(csv), "--name", "quickstart").exit_code == 0
+    assert cli("init").exit_code == 0
+    assert cli("init").exit_code == 2  # refuses to overwrite
     fast_spec(tmp_path / "modelyard.yaml", ["roc_auc.ci_low >= 0.6"])
     trained = cli("train", "--json")
-    assert trained.returncode == 0, trained.stderr
+    assert trained.exit_code == 0, trained.output
     data = json.loads(trained.stdout)
     assert data["report"]["gates_passed"] is True
     card = cli("models", "card", data["model"], "--output", "card.html")
-    assert card.returncode == 0, card.stderr
+    assert card.exit_code == 0, card.output
     page = (tmp_path / "card.html").read_text()
     assert "<svg" in page and "roc_auc" in page
     assert "http://" not in page and "https://" not in page
