@@ -57,6 +57,12 @@ class PayloadTooLargeError(InvalidInputError):
     code = "body_too_large"
 
 
+class ForbiddenError(InvalidInputError):
+    """A request the caller's own identity rules out (e.g. approving one's own rollout)."""
+
+    code = "forbidden"
+
+
 class ConflictError(ModelyardError):
     """The requested change conflicts with the current state."""
 

@@ -17,7 +17,7 @@ from modelyard.api.schemas import (
     RollbackRequest,
     RolloutRequest,
 )
-from modelyard.deployments.rollout import RolloutService, SelfApprovalError, canary_config
+from modelyard.deployments.rollout import RolloutService, canary_config
 from modelyard.deployments.service import EndpointService
 from modelyard.domain.refs import check_name
 from modelyard.domain.security import Permission, Role
@@ -137,12 +137,9 @@ async def approve_rollout(request: Request) -> Response:
     name = check_name(request.path_params["name"], what="endpoint")
     body = await parse_body(request, ApproveRequest)
     service = RolloutService(request.state.store)
-    try:
-        await run_in_threadpool(
-            lambda: service.approve(name, actor=request.state.principal.actor, reason=body.reason)
-        )
-    except SelfApprovalError as exc:
-        return error_response(403, exc.code, exc.message, request.state.request_id, field=exc.field)
+    await run_in_threadpool(
+        lambda: service.approve(name, actor=request.state.principal.actor, reason=body.reason)
+    )
     status = await run_in_threadpool(service.status, name)
     return ORJSONResponse(status)
 

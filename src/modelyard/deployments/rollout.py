@@ -53,6 +53,7 @@ from modelyard.domain.rollout import promote as promote_state
 from modelyard.domain.rollout import rollback as rollback_state
 from modelyard.errors import (
     ConflictError,
+    ForbiddenError,
     InvalidInputError,
     ModelyardError,
     NotFoundError,
@@ -73,10 +74,8 @@ SPLIT_STRATEGIES = ("canary", "shadow", "ab")
 EVENT_ACTION = "rollout.event."
 
 
-class SelfApprovalError(InvalidInputError):
+class SelfApprovalError(ForbiddenError):
     """The principal who started a rollout tried to approve it (HTTP answers 403)."""
-
-    code = "forbidden"
 
 
 class RolloutService:

@@ -13,7 +13,7 @@ from modelyard.errors import ModelLoadError, ModelyardError
 from modelyard.registry.service import RegistryService
 from modelyard.runtime.base import LoadedModel
 from modelyard.store.orm import RunRow
-from modelyard.store.repositories.endpoints import EndpointRepository
+from modelyard.store.repositories.endpoints import EndpointRepository, to_entity
 from modelyard.store.repositories.models import ModelRepository
 from modelyard.store.store import Store
 
@@ -61,7 +61,8 @@ class EndpointService:
         warm(version, loaded)
         with self.store.session() as session:
             endpoints = EndpointRepository(session)
-            before = endpoints.get(endpoint) if endpoints.row(endpoint) is not None else None
+            existing = endpoints.row(endpoint)
+            before = to_entity(existing) if existing is not None else None
             row = ModelRepository(session).resolve(parse_model_ref(version.ref))
             pointed = endpoints.point(endpoint, row, actor=actor)
             if before is not None and before.config.get("traffic"):

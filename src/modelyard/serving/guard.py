@@ -45,8 +45,8 @@ class LocalWindows:
     The same algorithm as ``limits``' fixed window, without its asyncio memory
     storage's costs on the hot path: that storage starts an expiry task on every hit
     (and a thread hop per key it expires), about a tenth of a compiled model's
-    request in this server. Counts live in a dict keyed by the item's key and window
-    start; expired windows are dropped when the dict grows (the failed-auth budget is
+    request in this server. Counts live in a dict: the item's key -> (window end,
+    count); expired windows are dropped when the dict grows (the failed-auth budget is
     keyed by client address, so its size is not bounded by the keys we issued).
     """
 
@@ -60,24 +60,18 @@ class LocalWindows:
         """Count one hit: ``None`` if within the limit, else seconds until the window ends."""
         now = self._clock()
         expiry = item.get_expiry()
-        start = now - now % expiry
+        end = now - now % expiry + expiry
         key = item.key_for(*identifiers)
         seen = self._counts.get(key)
-        count = seen[1] + 1 if seen is not None and seen[0] == start else 1
+        count = seen[1] + 1 if seen is not None and seen[0] == end else 1
         if count > item.amount:
-            return start + expiry - now
+            return end - now
         if seen is None and len(self._counts) >= self.MAX_ENTRIES:
-            self._purge(now)
-        self._counts[key] = (start, count)
+            self._counts = {k: v for k, v in self._counts.items() if v[0] > now}
+            if len(self._counts) >= self.MAX_ENTRIES:
+                self._counts.clear()  # an address flood: forget counts rather than grow
+        self._counts[key] = (end, count)
         return None
-
-    def _purge(self, now: float) -> None:
-        # A window is over once a full expiry has passed since its start; without the
-        # item here, keep anything that started within the longest window we parse (1 day).
-        horizon = now - 86_400
-        self._counts = {k: v for k, v in self._counts.items() if v[0] > horizon}
-        if len(self._counts) >= self.MAX_ENTRIES:
-            self._counts.clear()  # an address flood: forget counts rather than grow
 
 
 class RateLimits:

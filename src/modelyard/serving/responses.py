@@ -37,6 +37,7 @@ STATUS_BY_ERROR: list[tuple[type[errors.ModelyardError], int]] = [
     (errors.NotFoundError, 404),
     (errors.PayloadTooLargeError, 413),
     (errors.SignatureError, 422),
+    (errors.ForbiddenError, 403),
     (errors.InvalidInputError, 422),
     (errors.ConflictError, 409),
     (errors.TrustError, 403),

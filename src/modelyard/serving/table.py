@@ -131,6 +131,7 @@ class EndpointTable:
     def sync(self, endpoints: list[Endpoint]) -> None:
         """Bring the table in line with the store (blocking: run it off the event loop)."""
         self.known = {e.name for e in endpoints}
+        changed = False
         for endpoint in endpoints:
             current = self.served.get(endpoint.name)
             if current is not None and current.revision == endpoint.revision:
@@ -139,10 +140,16 @@ class EndpointTable:
             if failed is not None and failed[0] == endpoint.revision:
                 continue
             self._load(endpoint)
+            changed = True
         for name in list(self.served):
             if name not in self.known:
                 del self.served[name]
                 self.metrics.endpoint_ready.labels(name).set(0)
+                changed = True
+        if changed:
+            self._drop_unserved_breakers()
+
+    def _drop_unserved_breakers(self) -> None:
         live = {
             (entry.endpoint, model.ref)
             for entry in (*self.served.values(), *self.previous.values())
