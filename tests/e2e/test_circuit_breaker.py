@@ -40,6 +40,7 @@ def settings(tmp_path: Path) -> Settings:
         rollouts = RolloutService(ws.store, ws.registry)
         rollouts.set_fallback("picky", "m:2", actor="test")
         rollouts.set_fallback("slow", "m:2", actor="test")
+        rollouts.set_fallback("twin", "m:4", actor="test")  # fails like the primary
     return settings
 
 
@@ -203,3 +204,14 @@ def test_breaker_config_errors_name_the_option() -> None:
     config = parse_endpoint_config({"latency_budget_ms": 25, "breaker": {"cooldown_s": 2}})
     assert breaker_config(config) == BreakerConfig(latency_budget_ms=25, cooldown_s=2)
     assert breaker_config(parse_endpoint_config({"breaker": {"enabled": False}})) is None
+
+
+def test_when_the_fallback_trips_too_the_503_says_so(client: TestClient) -> None:
+    for version in ("1", "4"):  # the primary trips, then its fallback
+        for _ in range(3):
+            r = _predict(client, "twin", FAILING)
+            assert r.status_code == 500 and r.headers["x-model-version"] == version
+    r = _predict(client, "twin", GOOD)
+    assert r.status_code == 503
+    message = r.json()["error"]["message"]
+    assert "its fallback m:4 is failing too" in message and "no fallback" not in message

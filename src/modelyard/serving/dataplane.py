@@ -183,8 +183,13 @@ async def serve_prediction(
             return error_response(
                 503,
                 "circuit_open",
-                f"version {tripped.ref} is failing ({breaker.reason}) and endpoint {name!r} "
-                "has no fallback version to answer instead; retry later",
+                f"version {tripped.ref} is failing ({breaker.reason}) and "
+                + (
+                    f"endpoint {name!r} has no fallback version to answer instead"
+                    if top.policy is None or top.policy.fallback is None
+                    else f"its fallback {top.policy.fallback} is failing too"
+                )
+                + "; retry later",
                 request_id,
                 headers={
                     "x-model-version": tripped.version_label,
