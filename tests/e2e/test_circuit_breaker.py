@@ -34,7 +34,8 @@ def settings(tmp_path: Path) -> Settings:
         ws.register_model(PickyModel(), "m", signature=LINEAR_SIG, flavor="python", trusted=True)
         ws.register_model(EchoModel(), "m", signature=LINEAR_SIG, flavor="python", trusted=True)
         ws.register_model(SluggishModel(), "m", signature=LINEAR_SIG, flavor="python", trusted=True)
-        for name, ref in (("picky", "m:1"), ("slow", "m:3"), ("lone", "m:1")):
+        ws.register_model(PickyModel(), "m", signature=LINEAR_SIG, flavor="python", trusted=True)
+        for name, ref in (("picky", "m:1"), ("slow", "m:3"), ("lone", "m:1"), ("twin", "m:1")):
             ws.deploy(name, ref)
             ws.endpoints.configure(name, {"breaker": FAST_BREAKER, "latency_budget_ms": 30})
         rollouts = RolloutService(ws.store, ws.registry)
