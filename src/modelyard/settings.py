@@ -80,6 +80,23 @@ class Settings(BaseSettings):
             "the shipper from stalling the event loop)."
         ),
     )
+    ship_idle_priority: bool = Field(
+        default=True,
+        description=(
+            "Run the shipper child at idle CPU priority (SCHED_IDLE, where the OS has "
+            "it): it uses only CPU that serving leaves over, so logging costs no "
+            "throughput; a saturated server defers shipping up to ship_max_lag_s."
+        ),
+    )
+    ship_max_lag_s: float = Field(
+        default=30.0,
+        gt=0,
+        description=(
+            "A spooled segment waiting longer than this is shipped by a catch-up child "
+            "at low (nice +10) rather than idle priority, so a server that stays "
+            "saturated still delivers its records."
+        ),
+    )
 
     # Security (on by default; see README "Security").
     auth_enabled: bool = Field(default=True, description="Require an API key on every route.")

@@ -174,3 +174,78 @@ def test_shipper_process_ships_restarts_and_stops(backend_settings: Settings) ->
         store.close()
     assert shipper.process is None
     assert second.poll() is not None  # stop() ended the running child
+
+
+def _settled_policy(pid: int, want: int, timeout: float = 30.0) -> int:
+    """The scheduling policy of ``pid`` once it equals ``want`` (or at the timeout)."""
+    deadline = time.monotonic() + timeout
+    policy = os.sched_getscheduler(pid)
+    while policy != want and time.monotonic() < deadline:
+        time.sleep(0.05)
+        policy = os.sched_getscheduler(pid)
+    return policy
+
+
+@pytest.mark.skipif(not hasattr(os, "SCHED_IDLE"), reason="no idle scheduling class here")
+@pytest.mark.parametrize("idle", [True, False])
+def test_shipper_child_runs_at_idle_priority_unless_told_not_to(
+    settings: Settings, idle: bool
+) -> None:
+    from modelyard.monitoring.ship_worker import NICENESS, ShipperProcess
+
+    shipper = ShipperProcess(settings.model_copy(update={"ship_idle_priority": idle}))
+    try:
+        shipper.ensure_running()
+        assert shipper.process is not None
+        pid = shipper.process.pid
+        want = os.SCHED_IDLE if idle else os.SCHED_OTHER
+        nice = min(19, os.getpriority(os.PRIO_PROCESS, 0) + NICENESS)  # relative to ours
+        _wait_for(lambda: os.getpriority(os.PRIO_PROCESS, pid) == nice)
+        assert _settled_policy(pid, want) == want
+    finally:
+        shipper.stop()
+
+
+def test_oldest_pending_age_reads_the_oldest_waiting_segment(settings: Settings) -> None:
+    from modelyard.monitoring.spool import oldest_pending_age
+
+    directory = settings.resolved_spool_dir
+    spool = Spool(directory)
+    assert oldest_pending_age(directory, own_pid=os.getpid()) == 0.0
+    spool.append(record(0))
+    assert oldest_pending_age(directory, own_pid=os.getpid()) == 0.0  # still open: ours
+    spool.seal()
+    [sealed] = pending_segments(directory)
+    os.utime(sealed, (time.time() - 120, time.time() - 120))
+    assert 119 < oldest_pending_age(directory, own_pid=os.getpid()) < 130
+    spool.close()
+
+
+def test_a_backlog_older_than_the_limit_is_shipped_by_a_catch_up_child(
+    backend_settings: Settings,
+) -> None:
+    from modelyard.monitoring.ship_worker import ShipperProcess
+    from modelyard.store.store import open_store
+
+    settings = backend_settings.model_copy(update={"ship_max_lag_s": 5.0})
+    store = open_store(settings)
+    shipper = ShipperProcess(settings)
+    try:
+        spool = Spool(settings.resolved_spool_dir)
+        for i in range(7):
+            spool.append(record(i))
+        spool.seal()
+        shipper.check_backlog()  # fresh: within the limit, nothing started
+        assert shipper.catch_up is None and shipper.catch_ups == 0
+        [sealed] = pending_segments(settings.resolved_spool_dir)
+        os.utime(sealed, (time.time() - 60, time.time() - 60))
+        shipper.check_backlog()
+        assert shipper.catch_ups == 1 and shipper.catch_up is not None
+        assert shipper.process is None  # the catch-up child works without the idle one
+        assert shipper.catch_up.wait(60) == 0  # ships once and exits
+        assert count(store) == 7
+        assert pending_segments(settings.resolved_spool_dir) == []
+        spool.close()
+    finally:
+        shipper.stop()
+        store.close()

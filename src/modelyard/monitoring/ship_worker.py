@@ -4,11 +4,15 @@ Shipping records to the store (parse, convert, insert) costs about as much CPU a
 rest of a cheap prediction, and in a thread of the server it also fights the event
 loop for the GIL, which showed up as a quarter of the throughput and most of the tail
 latency. So a server starts one shipper process: it ships sealed spool segments every
-``ship_interval_s`` at a lower CPU priority (``nice`` +10: on a saturated core the
-server keeps the CPU and the shipper still gets about a tenth of it, several times
-what shipping needs), and exits when its parent is gone. The server only appends and
-seals; segments are claimed with locks, so workers and a final in-process ship at
-shutdown never take one twice.
+``ship_interval_s`` at idle CPU priority (``SCHED_IDLE``, after ``nice`` +10 where the
+OS has no idle class), and exits when its parent is gone. At idle priority shipping
+only uses CPU that serving leaves over: even ``nice`` +10 took about a tenth of a
+saturated core, and a quarter of the throughput with the preemptions that came with
+it. The cost of that is lag on a server that stays saturated, so the lag is bounded:
+when the oldest waiting segment is older than ``ship_max_lag_s``, the server starts a
+catch-up child at ``nice`` +10 that ships the backlog once and exits. The server only
+appends and seals; segments are claimed with locks, so the two children, other
+workers and a final in-process ship at shutdown never take one twice.
 """
 
 from __future__ import annotations
@@ -20,14 +24,18 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from types import FrameType
 
 from modelyard.monitoring.shipper import ship_pending
+from modelyard.monitoring.spool import oldest_pending_age
 from modelyard.settings import Settings
 from modelyard.store.store import open_store
 
 log = logging.getLogger("modelyard.monitoring")
 NICENESS = 10
+CATCH_UP = "--catch-up"
+BACKLOG_CHECK_S = 1.0  # how often the server looks at the age of the backlog
 
 
 def run(settings: Settings, parent_pid: int, stop: threading.Event) -> None:
@@ -44,25 +52,49 @@ def run(settings: Settings, parent_pid: int, stop: threading.Event) -> None:
         store.close()
 
 
+def lower_priority(*, idle: bool) -> None:
+    """``nice`` +10, then the idle scheduling class if asked for and available."""
+    with contextlib.suppress(OSError):
+        os.nice(NICENESS)
+    if idle and hasattr(os, "SCHED_IDLE"):
+        try:
+            os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+        except OSError as exc:
+            log.warning("cannot use idle CPU priority (%s); shipping at nice +10", exc)
+
+
 def main() -> None:
-    """Entry point of the child: settings arrive as JSON on stdin (never in argv)."""
+    """Entry point of the child: settings arrive as JSON on stdin (never in argv).
+
+    ``PARENT_PID [--catch-up]``: with ``--catch-up``, ship what is pending once, at
+    ``nice`` +10, and exit."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s shipper: %(message)s")
     settings = Settings.model_validate_json(sys.stdin.buffer.read())
-    parent = int(sys.argv[1]) if len(sys.argv) > 1 else os.getppid()
+    args = sys.argv[1:]
+    catch_up = CATCH_UP in args
+    positional = [a for a in args if a != CATCH_UP]
+    parent = int(positional[0]) if positional else os.getppid()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C goes to the server, which stops us
+    if catch_up:
+        lower_priority(idle=False)
+        store = open_store(settings, migrate=False)
+        try:
+            ship_pending(store, settings.resolved_spool_dir)
+        finally:
+            store.close()
+        return
     stop = threading.Event()
 
     def on_term(signum: int, frame: FrameType | None) -> None:
         stop.set()
 
     signal.signal(signal.SIGTERM, on_term)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C goes to the server, which stops us
-    with contextlib.suppress(OSError):
-        os.nice(NICENESS)
+    lower_priority(idle=settings.ship_idle_priority)
     run(settings, parent, stop)
 
 
 class ShipperProcess:
-    """Starts, watches and stops the shipper child of one server process.
+    """Starts, watches and stops the shipper children of one server process.
 
     ``ensure_running`` runs on a worker thread of the server while ``stop`` runs at
     shutdown: a lock orders them, and once stopped no child is started again (a tick
@@ -72,44 +104,77 @@ class ShipperProcess:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.process: subprocess.Popen[bytes] | None = None
+        self.catch_up: subprocess.Popen[bytes] | None = None
         self.restarts = 0
+        self.catch_ups = 0
         self._lock = threading.Lock()
         self._stopped = False
+        self._checked_at = 0.0
 
     def ensure_running(self) -> None:
-        """Start the child, or start it again if it exited (logged)."""
+        """Start the child, or start it again if it exited (logged); start a catch-up
+        child when the backlog has waited longer than ``ship_max_lag_s``."""
         with self._lock:
             if self._stopped:
                 return
             if self.process is not None:
                 code = self.process.poll()
                 if code is None:
+                    self._check_backlog_locked()
                     return
                 self.restarts += 1
                 log.warning("prediction shipper exited with %s; starting it again", code)
-            process = subprocess.Popen(
-                [sys.executable, "-m", "modelyard.monitoring.ship_worker", str(os.getpid())],
-                stdin=subprocess.PIPE,
+            self.process = self._spawn()
+
+    def check_backlog(self) -> None:
+        """Start a catch-up child if the oldest waiting segment is too old."""
+        with self._lock:
+            if not self._stopped:
+                self._checked_at = 0.0
+                self._check_backlog_locked()
+
+    def _check_backlog_locked(self) -> None:
+        now = time.monotonic()
+        if now - self._checked_at < BACKLOG_CHECK_S:
+            return
+        self._checked_at = now
+        if self.catch_up is not None and self.catch_up.poll() is None:
+            return
+        age = oldest_pending_age(self.settings.resolved_spool_dir, own_pid=os.getpid())
+        if age > self.settings.ship_max_lag_s:
+            log.warning(
+                "prediction records have waited %.0f s to ship (limit %.0f s): "
+                "shipping the backlog at low instead of idle priority",
+                age,
+                self.settings.ship_max_lag_s,
             )
-            assert process.stdin is not None
-            process.stdin.write(self.settings.model_dump_json().encode())
-            process.stdin.close()
-            self.process = process
+            self.catch_ups += 1
+            self.catch_up = self._spawn(CATCH_UP)
+
+    def _spawn(self, *flags: str) -> subprocess.Popen[bytes]:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "modelyard.monitoring.ship_worker", str(os.getpid()), *flags],
+            stdin=subprocess.PIPE,
+        )
+        assert process.stdin is not None
+        process.stdin.write(self.settings.model_dump_json().encode())
+        process.stdin.close()
+        return process
 
     def stop(self, timeout: float = 10.0) -> None:
-        """Ask the child to finish its current batch and exit; kill it if it hangs."""
+        """Ask the children to finish their current batch and exit; kill one that hangs."""
         with self._lock:
             self._stopped = True
-            process, self.process = self.process, None
-        if process is None:
-            return
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                process.kill()
-        process.wait()
+            children = [p for p in (self.process, self.catch_up) if p is not None]
+            self.process = self.catch_up = None
+        for process in children:
+            if process.poll() is None:
+                process.terminate()
+                try:
+                    process.wait(timeout)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+            process.wait()
 
 
 if __name__ == "__main__":

@@ -123,6 +123,18 @@ def pending_segments(directory: Path, *, own_pid: int | None = None) -> list[Pat
     return out
 
 
+def oldest_pending_age(directory: Path, *, own_pid: int | None = None) -> float:
+    """Seconds since the oldest segment waiting to ship was last written (0 if none)."""
+    now = time.time()
+    ages = [0.0]
+    for path in pending_segments(directory, own_pid=own_pid):
+        try:
+            ages.append(now - path.stat().st_mtime)
+        except FileNotFoundError:  # shipped meanwhile
+            continue
+    return max(ages)
+
+
 def _alive(pid: int) -> bool:
     if pid <= 0:
         return False
