@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import orjson
 import typer
@@ -15,7 +15,9 @@ from rich.text import Text
 
 from modelyard import errors
 from modelyard.settings import Settings
-from modelyard.workspace import Workspace
+
+if TYPE_CHECKING:  # the workspace loads the storage and data stack: only commands need it
+    from modelyard.workspace import Workspace
 
 console = Console()
 err_console = Console(stderr=True)
@@ -45,6 +47,8 @@ def load_settings() -> Settings:
 @contextmanager
 def workspace() -> Iterator[Workspace]:
     """Open the workspace the environment describes; map errors to messages and exit codes."""
+    from modelyard.workspace import Workspace
+
     with reported():
         ws = Workspace(load_settings())
         try:

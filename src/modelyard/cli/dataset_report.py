@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.markup import escape
 from rich.table import Table
 
 from modelyard.cli.context import console
-from modelyard.data.datasets import DatasetChecks, DatasetReport
 from modelyard.data.summary import leakage_line, nulls_line, schema_diff_lines, violation_lines
-from modelyard.spec import SPEC_FILENAME, load_spec
+from modelyard.spec import SPEC_FILENAME
+
+if TYPE_CHECKING:
+    from modelyard.data.datasets import DatasetChecks, DatasetReport
 
 
 def checks_for(
@@ -22,6 +24,9 @@ def checks_for(
     With ``required`` the spec file must exist; a spec that is not valid raises (the
     command stops before it stores anything).
     """
+    from modelyard.data.datasets import DatasetChecks
+    from modelyard.spec import load_spec
+
     path = spec if spec is not None else Path(SPEC_FILENAME)
     if not required and not path.exists():
         return DatasetChecks(target=target)

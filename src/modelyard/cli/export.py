@@ -10,9 +10,7 @@ from typing import Annotated
 import typer
 
 from modelyard.cli.context import err_console, load_settings, reported
-from modelyard.domain.alerts import grafana_dashboard, prometheus_rules_yaml
 from modelyard.errors import InvalidInputError
-from modelyard.monitoring.alerting import load_monitoring_config
 
 export_app = typer.Typer(help="Export monitoring to Grafana and Prometheus.", no_args_is_help=True)
 
@@ -40,6 +38,8 @@ def export_grafana(
     title: Annotated[str, typer.Option(help="Dashboard title.")] = "modelyard",
 ) -> None:
     """A Grafana dashboard (JSON model) over the server's Prometheus metrics."""
+    from modelyard.domain.alerts import grafana_dashboard
+
     with reported():
         dashboard = grafana_dashboard(endpoint or None, title=title)
     _emit(json.dumps(dashboard, indent=2), output, "the Grafana dashboard")
@@ -55,6 +55,9 @@ def export_prometheus_rules(
     group: Annotated[str, typer.Option(help="Rule group name.")] = "modelyard",
 ) -> None:
     """The spec's alert rules as Prometheus alerting rules (YAML)."""
+    from modelyard.domain.alerts import prometheus_rules_yaml
+    from modelyard.monitoring.alerting import load_monitoring_config
+
     settings = load_settings()
     if spec is not None:
         settings = settings.model_copy(update={"spec_file": spec})

@@ -10,11 +10,6 @@ from rich.table import Table
 
 from modelyard.cli.context import console, print_json, workspace
 from modelyard.errors import InvalidInputError
-from modelyard.monitoring.alerting import load_monitoring_config
-from modelyard.monitoring.drift_service import PREDICTION, DriftService, parse_window
-from modelyard.monitoring.service import MonitoringService
-from modelyard.monitoring.shipper import ship_pending
-from modelyard.reports.drift_html import render_drift_report
 
 privacy_app = typer.Typer(help="Subject data: the right to be forgotten.", no_args_is_help=True)
 
@@ -27,6 +22,11 @@ def monitor(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
 ) -> None:
     """Summarise an endpoint (`monitor EP`) or write its drift report (`monitor report EP`)."""
+    from modelyard.monitoring.alerting import load_monitoring_config
+    from modelyard.monitoring.drift_service import DriftService, parse_window
+    from modelyard.monitoring.service import MonitoringService
+    from modelyard.monitoring.shipper import ship_pending
+
     if target == "report":
         if endpoint is None or output is None:
             raise typer.BadParameter("usage: modelyard monitor report ENDPOINT --output FILE.html")
@@ -90,6 +90,10 @@ def monitor(
 
 
 def _report(endpoint: str, window: str, output: Path) -> None:
+    from modelyard.monitoring.drift_service import PREDICTION, DriftService, parse_window
+    from modelyard.monitoring.shipper import ship_pending
+    from modelyard.reports.drift_html import render_drift_report
+
     with workspace() as ws:
         ship_pending(ws.store, ws.settings.resolved_spool_dir)
         service = DriftService(ws.store, ws.registry)
@@ -110,6 +114,9 @@ def _report(endpoint: str, window: str, output: Path) -> None:
 @privacy_app.command("forget")
 def forget(subject_id: Annotated[str, typer.Argument(help="The subject id to erase.")]) -> None:
     """Delete a subject's predictions and feedback from every store; prints a receipt."""
+    from modelyard.monitoring.service import MonitoringService
+    from modelyard.monitoring.shipper import ship_pending
+
     with workspace() as ws:
         ship_pending(ws.store, ws.settings.resolved_spool_dir)
         receipt = MonitoringService(ws.store).forget_subject(subject_id, actor=ws.actor)

@@ -13,10 +13,6 @@ import typer
 from rich.table import Table
 
 from modelyard.cli.context import console, load_settings, reported
-from modelyard.client import Client
-from modelyard.data.quickstart import write_quickstart_csv
-from modelyard.security.keys import KeyService
-from modelyard.workspace import Workspace
 
 NAME = "quickstart"
 TARGET = "target"
@@ -31,7 +27,11 @@ def quickstart(
     ] = False,
 ) -> None:
     """Build the whole loop on a bundled dataset and serve it."""
+    from modelyard.client import Client
+    from modelyard.data.quickstart import write_quickstart_csv
+    from modelyard.security.keys import KeyService
     from modelyard.serving.server import BackgroundServer, make_server
+    from modelyard.workspace import Workspace
 
     settings = load_settings()
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")

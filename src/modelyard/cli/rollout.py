@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
 
 from modelyard.cli.context import console, print_json, reported, workspace
-from modelyard.deployments.rollout import STRATEGIES, RolloutService, canary_config
+from modelyard.domain.rollout.policy import STRATEGIES
 from modelyard.errors import InvalidInputError, NotFoundError
-from modelyard.monitoring.shipper import ship_pending
+
+if TYPE_CHECKING:
+    from modelyard.deployments.rollout import RolloutService
 
 rollout_app = typer.Typer(help="Roll out model versions safely.", no_args_is_help=True)
 
@@ -50,6 +52,8 @@ def start(
 ) -> None:
     """Roll out a new version: blue-green (verified, warmed, atomic, reversible) or
     canary (stepwise, each step analysed against the primary by the servers)."""
+    from modelyard.deployments.rollout import RolloutService, canary_config
+
     config = None
     with reported():
         if strategy == "canary" and (steps is not None or canary is not None):
@@ -153,6 +157,8 @@ def status(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """What the endpoint serves, its traffic split and its rollback target."""
+    from modelyard.deployments.rollout import RolloutService
+
     with workspace() as ws:
         info = RolloutService(ws.store, ws.registry).status(endpoint)
     if as_json:
@@ -197,6 +203,8 @@ def history(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Every change of the endpoint with who, when and why."""
+    from modelyard.deployments.rollout import RolloutService
+
     with workspace() as ws:
         events = RolloutService(ws.store, ws.registry).history(endpoint)
     if as_json:
@@ -217,6 +225,8 @@ def approve(
     reason: Annotated[str, typer.Option(help="Why (recorded).")] = "",
 ) -> None:
     """Approve full promotion of the running rollout (not by the principal who started it)."""
+    from modelyard.deployments.rollout import RolloutService
+
     with workspace() as ws:
         state = RolloutService(ws.store, ws.registry).approve(
             endpoint, actor=ws.actor, reason=reason
@@ -241,6 +251,8 @@ def fallback(
     reason: Annotated[str, typer.Option(help="Why (recorded).")] = "",
 ) -> None:
     """Set the version that answers while the primary's circuit breaker is open."""
+    from modelyard.deployments.rollout import RolloutService
+
     with reported():
         if (model is None) == (not clear):
             raise InvalidInputError("give either --model NAME:VERSION or --clear", field="model")
@@ -259,6 +271,8 @@ def rollback(
     reason: Annotated[str, typer.Option(help="Why (recorded).")] = "",
 ) -> None:
     """Return an endpoint to the version it served before its last change."""
+    from modelyard.deployments.rollout import RolloutService
+
     with workspace() as ws:
         service = RolloutService(ws.store, ws.registry)
         fallback_before = _fallback(service, endpoint)
@@ -274,6 +288,9 @@ def report(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Per-version results since the rollout started, with an accuracy significance test."""
+    from modelyard.deployments.rollout import RolloutService
+    from modelyard.monitoring.shipper import ship_pending
+
     with workspace() as ws:
         ship_pending(ws.store, ws.settings.resolved_spool_dir)
         result = RolloutService(ws.store, ws.registry).report(endpoint)

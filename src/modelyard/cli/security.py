@@ -9,9 +9,6 @@ from rich.markup import escape
 from rich.table import Table
 
 from modelyard.cli.context import console, err_console, print_json, workspace
-from modelyard.security.keys import KeyService
-from modelyard.security.rotation import rotate_secret
-from modelyard.store.repositories.audit import AuditRepository
 
 keys_app = typer.Typer(help="API keys (stored hashed; shown once).", no_args_is_help=True)
 audit_app = typer.Typer(help="The keyed, sealed hash-chained audit log.", no_args_is_help=True)
@@ -28,6 +25,8 @@ def keys_create(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the key.")] = False,
 ) -> None:
     """Create an API key; the key is printed once and only its hash is kept."""
+    from modelyard.security.keys import KeyService
+
     with workspace() as ws:
         info, key = KeyService(ws.store).create(
             name=name,
@@ -47,6 +46,8 @@ def keys_create(
 @keys_app.command("list")
 def keys_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """List keys (prefix, name, role, expiry, revocation); never the keys themselves."""
+    from modelyard.security.keys import KeyService
+
     with workspace() as ws:
         infos = KeyService(ws.store).list()
     if as_json:
@@ -71,6 +72,8 @@ def keys_revoke(
     prefix: Annotated[str, typer.Argument(help="The key's prefix (or the key).")],
 ) -> None:
     """Revoke a key; running servers refuse it within a second."""
+    from modelyard.security.keys import KeyService
+
     with workspace() as ws:
         info = KeyService(ws.store).revoke(prefix, actor=ws.actor)
     console.print(f"revoked key [bold]{info.prefix}[/] ({info.name})")
@@ -89,6 +92,8 @@ def rotate(
     ] = False,
 ) -> None:
     """Re-sign every model artifact and re-chain the audit log under a new server secret."""
+    from modelyard.security.rotation import rotate_secret
+
     if not yes:
         typer.confirm(
             "Re-sign every model version and re-chain the audit log with a new server secret?",
@@ -111,6 +116,8 @@ def rotate(
 def audit_verify() -> None:
     """Check the keyed hash chain and its seal: any edited, deleted (newest included) or
     forged entry, and a missing or invalid seal, is reported (exit 1)."""
+    from modelyard.store.repositories.audit import AuditRepository
+
     with workspace() as ws, ws.store.session() as session:
         report = AuditRepository(session).verify()
     if report.problems:
@@ -127,6 +134,8 @@ def audit_list(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Show the newest audit entries."""
+    from modelyard.store.repositories.audit import AuditRepository
+
     with workspace() as ws, ws.store.session() as session:
         entries = AuditRepository(session).entries(limit=limit)
     if as_json:

@@ -18,14 +18,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, get_args
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 import numpy as np
 import numpy.typing as npt
-from scipy.optimize import minimize
-from sklearn.calibration import CalibratedClassifierCV
-from sklearn.frozen import FrozenEstimator
-from sklearn.isotonic import IsotonicRegression
 
 from modelyard.domain.evaluation.bootstrap import FloatArray
 from modelyard.domain.evaluation.classification import (
@@ -35,6 +31,10 @@ from modelyard.domain.evaluation.classification import (
     calibration_terms,
 )
 from modelyard.errors import InvalidInputError
+
+if TYPE_CHECKING:  # scikit-learn and scipy load on first use: the CLI starts without them
+    from sklearn.calibration import CalibratedClassifierCV
+    from sklearn.isotonic import IsotonicRegression
 
 CalibrationMethod = Literal["isotonic", "sigmoid"]
 CALIBRATION_METHODS: tuple[CalibrationMethod, ...] = get_args(CalibrationMethod)
@@ -134,6 +134,8 @@ class ScoreCalibrator:
                 f"allowed: {', '.join(CALIBRATION_METHODS)}",
                 field="method",
             )
+        from sklearn.isotonic import IsotonicRegression
+
         data = ClassificationInputs.from_arrays(y_true, proba, classes)
         self.classes_ = data.classes
         columns = [1] if data.binary else list(range(len(data.classes)))
@@ -173,7 +175,7 @@ class ScoreCalibrator:
 
     def _map(self, index: int, scores: FloatArray) -> FloatArray:
         mapping = self.mappings_[index]
-        if isinstance(mapping, IsotonicRegression):
+        if not isinstance(mapping, tuple):  # an IsotonicRegression
             return np.asarray(mapping.predict(scores), dtype=np.float64)
         a, b = mapping
         return _sigmoid(a * _logit(scores) + b)
@@ -212,6 +214,9 @@ def calibrate_classifier(
             f"unknown calibration method {method!r}; allowed: {', '.join(CALIBRATION_METHODS)}",
             field="method",
         )
+    from sklearn.calibration import CalibratedClassifierCV
+    from sklearn.frozen import FrozenEstimator
+
     calibrated = CalibratedClassifierCV(FrozenEstimator(model), method=method)
     try:
         return calibrated.fit(x_calibration, y_calibration)
@@ -241,6 +246,8 @@ def _fit_sigmoid(scores: FloatArray, outcome: FloatArray) -> tuple[float, float]
         value = float(np.sum(np.logaddexp(0.0, z) - target * z))
         residual = _sigmoid(z) - target
         return value, np.array([float(residual @ x), float(residual.sum())])
+
+    from scipy.optimize import minimize
 
     fitted = minimize(loss, np.array([1.0, 0.0]), jac=True, method="L-BFGS-B")
     return float(fitted.x[0]), float(fitted.x[1])

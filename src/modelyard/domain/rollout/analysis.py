@@ -86,7 +86,6 @@ from typing import Any, Literal, get_args
 
 import numpy as np
 import numpy.typing as npt
-from scipy import special, stats
 
 from modelyard.errors import InvalidInputError
 
@@ -287,6 +286,8 @@ def mixture_sprt(x: int, total: int, rho: float) -> float:
     """
     if total <= 0 or not 0.0 < rho < 1.0:
         return 0.0
+    from scipy import special  # scipy loads on first use: the CLI starts without it
+
     concentration = 1.0 / (rho * (1.0 - rho))
     a, b = concentration * rho, concentration * (1.0 - rho)
     posterior_mass = float(special.betaincc(a + x, b + total - x, rho))
@@ -305,6 +306,8 @@ def mixture_sprt(x: int, total: int, rho: float) -> float:
 def quantile_test(canary: FloatArray, primary: FloatArray, q: float) -> dict[str, Any]:
     """Mood's one-sided quantile test: are canary samples above the pooled ``q``-quantile
     more often than chance? Exact (hypergeometric) given the pooled sample."""
+    from scipy import stats
+
     pooled = np.concatenate([canary, primary])
     threshold = float(np.quantile(pooled, q, method="higher"))
     above = int(np.count_nonzero(pooled > threshold))
@@ -320,6 +323,8 @@ def quantile_test(canary: FloatArray, primary: FloatArray, q: float) -> dict[str
 
 def output_shift(canary: npt.ArrayLike, primary: npt.ArrayLike, kind: OutputKind) -> dict[str, Any]:
     """Compare two output samples: KS for scores, chi-square for labels (with effect)."""
+    from scipy import stats
+
     c, p = np.asarray(canary).ravel(), np.asarray(primary).ravel()
     if kind == "auto":
         numeric = c.dtype.kind == "f" and p.dtype.kind == "f"

@@ -19,10 +19,15 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal, get_args
 
 from modelyard.domain.refs import check_name, parse_model_ref
 from modelyard.errors import InvalidInputError
+
+#: How a rollout moves traffic (:mod:`~modelyard.domain.rollout.strategy` runs them).
+#: Defined here, away from the numpy-based analysis, so the CLI lists them cheaply.
+Strategy = Literal["blue-green", "canary", "shadow", "ab"]
+STRATEGIES: tuple[Strategy, ...] = get_args(Strategy)
 
 #: Tolerance when checking that A/B weights sum to 100.
 WEIGHT_SUM_TOLERANCE = 1e-6

@@ -34,22 +34,22 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
-from typing import Any, Literal, get_args
+from typing import Any, Literal
 
 from modelyard.domain.rollout.analysis import CanaryConfig, Outcome, StepAnalysis, StepProgress
 from modelyard.domain.rollout.policy import (
+    STRATEGIES,
     ABArm,
     Canary,
     Shadow,
+    Strategy,
     TrafficPolicy,
     check_ref,
     check_share,
 )
 from modelyard.errors import ConflictError, InvalidInputError
 
-Strategy = Literal["blue-green", "canary", "shadow", "ab"]
 WaitingFor = Literal["approval", "override"]
-STRATEGIES: tuple[Strategy, ...] = get_args(Strategy)
 
 CONTROL_ARM = "control"
 CANDIDATE_ARM = "candidate"
