@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import getpass
+from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from modelyard.data.datasets import DatasetService
+from modelyard.data.datasets import DatasetChecks, DatasetService
 from modelyard.deployments.service import EndpointService
 from modelyard.domain.entities import DatasetVersion, Endpoint, ModelVersion, Run
 from modelyard.domain.signature import Signature, example_row, infer_signature
@@ -16,7 +17,9 @@ from modelyard.errors import InvalidInputError
 from modelyard.registry.service import RegistryService
 from modelyard.settings import Settings
 from modelyard.store.store import Store, open_store
-from modelyard.training.service import TrainingService
+
+if TYPE_CHECKING:
+    from modelyard.training.service import TrainingService
 
 
 def _user() -> str:
@@ -35,8 +38,14 @@ class Workspace:
         self.datasets = DatasetService(self.store)
         self.registry = RegistryService(self.store)
         self.endpoints = EndpointService(self.store, self.registry)
-        self.training = TrainingService(self.store, self.registry)
         self.actor = f"local:{_user()}"
+
+    @cached_property
+    def training(self) -> TrainingService:
+        """Built on first use: it loads scikit-learn, which reading the registry doesn't need."""
+        from modelyard.training.service import TrainingService
+
+        return TrainingService(self.store, self.registry)
 
     def close(self) -> None:
         self.store.close()
@@ -97,9 +106,21 @@ class Workspace:
         model: str = "logistic_regression",
         name: str | None = None,
         seed: int = 0,
+        *,
+        checks: DatasetChecks | None = None,
+        allow_failed_expectations: bool = False,
     ) -> tuple[Run, ModelVersion]:
+        """Train ``model`` on the latest version of ``dataset``; with ``checks``, a
+        version failing its expectations is refused unless ``allow_failed_expectations``."""
         return self.training.train(
-            dataset=dataset, target=target, kind=model, name=name, seed=seed, actor=self.actor
+            dataset=dataset,
+            target=target,
+            kind=model,
+            name=name,
+            seed=seed,
+            actor=self.actor,
+            checks=checks,
+            allow_failed_expectations=allow_failed_expectations,
         )
 
     def promote(self, ref: str, to: str, reason: str = "") -> ModelVersion:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -151,3 +152,36 @@ def test_runs_list_and_show_mark_the_trials(cli: CliRunner, tmp_path: Path) -> N
     assert f"in run {parent['id']}" in shown_child.output
     child_json = json.loads(cli.invoke(app, ["runs", "show", child["id"], "--json"]).output)
     assert child_json["run"]["parent_run_id"] == parent["id"] and child_json["trials"] == []
+
+
+def test_model_card_shows_the_search_and_its_trial_runs(cli: CliRunner, tmp_path: Path) -> None:
+    csv = write_dataset(tmp_path / "cancer.csv")
+    assert cli.invoke(app, ["datasets", "add", str(csv), "--name", "cancer"]).exit_code == 0
+    trained = cli.invoke(app, ["train", "--spec", str(write_spec(tmp_path / "modelyard.yaml"))])
+    assert trained.exit_code == 0, trained.output
+    carded = cli.invoke(app, ["models", "card", "cancer:1", "--output", str(tmp_path / "c.html")])
+    assert carded.exit_code == 0, carded.output
+    page = (tmp_path / "c.html").read_text(encoding="utf-8")
+    start = page.index('<section id="hyperparameter-search">')
+    section = page[start : page.index("</section>", start)]
+    listed = json.loads(cli.invoke(app, ["runs", "list", "--json"]).output)
+    (parent,) = [r for r in listed if r["parent_run_id"] is None]
+    report = stored_report(tmp_path, parent["id"])
+    for search in report["search"]:
+        (best,) = [
+            r
+            for r in listed
+            if r["params"].get("candidate") == search["candidate"] and r["params"].get("best")
+        ]
+        assert f"<h3>{search['candidate']}" in section
+        assert f"#{search['best_trial']} (run {best['id']})" in section
+        assert f"{search['best_score']:.4f}" in section
+        assert f"{TRIALS} (stopped by the trial budget); 0 failed" in section
+    assert "Optuna TPESampler, seed 0" in section and "max_depth" in section
+    assert section.count("★ best") == len(report["search"]) == 2
+    assert "http://" not in page and "https://" not in page and "<script" not in page
+
+
+def stored_report(tmp_path: Path, run_id: str) -> dict[str, Any]:
+    with Workspace(Settings(home=tmp_path / "home")) as ws:
+        return SpecTrainingService(ws.store, ws.registry).report(run_id)

@@ -18,6 +18,7 @@ from modelyard.errors import InvalidInputError
 from modelyard.reports import build_card, card_limitations, render_model_card
 from modelyard.spec import QUICKSTART_TEMPLATE, loads_spec, parse_spec
 from modelyard.training.pipeline import run_spec
+from modelyard.training.search import CandidateSearch, TrialRecord
 
 HOSTILE = "<script>alert(1)</script>"
 ESCAPED = "&lt;script&gt;alert(1)&lt;/script&gt;"
@@ -32,6 +33,7 @@ SECTIONS = (
     "Latency",
     "Limitations",
     "Candidates",
+    "Hyperparameter search",
 )
 
 
@@ -286,4 +288,170 @@ def test_beats_gate_reference_is_named_as_a_limitation(binary_result: dict[str, 
     assert (
         "'beats' gates compared with churn:1 using its registered metrics, measured on its "
         "own holdout rather than this one" in text
+    )
+
+
+# --- the hyperparameter search ------------------------------------------------------------
+
+
+def search_of(
+    candidate: str,
+    scores: list[float | None],
+    *,
+    direction: str = "maximize",
+    params: dict[str, Any] | None = None,
+    stopped_by: str = "trials",
+    timeout_s: float | None = None,
+) -> dict[str, Any]:
+    """A report ``search`` entry (``CandidateSearch.to_dict()``): trial ``i`` scored
+    ``scores[i]`` (None: failed) with ``depth = i`` and ``rate = i / 10``."""
+    trials = tuple(
+        TrialRecord(
+            number=i,
+            params=params or {"depth": i, "rate": i / 10},
+            state="fail" if score is None else "complete",
+            score=score,
+            fold_scores=[] if score is None else [score - 0.01, score + 0.01],
+            duration_s=0.5,
+            rows_sha256="ab" * 32,
+            n_rows=640,
+            error="fit failed" if score is None else None,
+        )
+        for i, score in enumerate(scores)
+    )
+    complete = [(s, i) for i, s in enumerate(scores) if s is not None]
+    best_score, best = max(complete) if direction == "maximize" else min(complete)
+    return CandidateSearch(
+        candidate=candidate,
+        metric="roc_auc" if direction == "maximize" else "log_loss",
+        direction=direction,
+        cv_folds=3,
+        seed=7,
+        trials_budget=len(scores) + 1,
+        timeout_s=timeout_s,
+        stopped_by=stopped_by,
+        trials=trials,
+        best_trial=best,
+        best_params=dict(trials[best].params),
+        best_score=best_score,
+        duration_s=12.5,
+    ).to_dict()
+
+
+def search_section(page: str) -> str:
+    start = page.index('<section id="hyperparameter-search">')
+    return page[start : page.index("</section>", start)]
+
+
+def trial_rows(section: str) -> list[list[str]]:
+    """The cells of each row of the trials tables (header rows excluded)."""
+    tables = re.findall(r"<tbody>(.*?)</tbody>", section)
+    return [
+        re.findall(r"<td>(.*?)</td>", row)
+        for table in tables
+        for row in re.findall(r"<tr>(.*?)</tr>", table)
+    ]
+
+
+def test_search_section_shows_sampler_budget_best_trial_and_the_top_trials(
+    binary_result: dict[str, Any],
+) -> None:
+    result = copy.deepcopy(binary_result)
+    # 14 trials: 12 scored (trial 5 best), 2 failed; the run stopped at its timeout
+    scores: list[float | None] = [0.80 + 0.001 * i for i in range(14)]
+    scores[5], scores[3], scores[9] = 0.95, None, None
+    searched = search_of("hist_gradient_boosting", scores, stopped_by="timeout", timeout_s=60.0)
+    result["search"] = [searched]
+    result["best_candidate"] = "hist_gradient_boosting"
+    runs = [
+        {"candidate": "hist_gradient_boosting", "trial": i, "run_id": f"run{i:02d}" + "f" * 26}
+        for i in range(14)
+    ]
+    card = card_for(result, trial_runs=runs)
+    page = render_model_card(card)
+    section = search_section(page)
+    for text in (
+        "<h3>hist_gradient_boosting (selected)</h3>",
+        "Optuna TPESampler, seed 7",
+        "15 trials, no new trial after 60 s",
+        "14 (stopped by the timeout); 2 failed",
+        "roc_auc (maximize), 3-fold CV on 640 training rows",
+        "#5 (run run05" + "f" * 26 + ")",
+        "<td>0.9500</td>",
+        "depth=5, rate=0.5",
+        "The best 10 of 12 scored trials, best first; 2 more not shown; 2 failed trial(s)",
+        "cross-validation on the training rows only",
+    ):
+        assert text in section, text
+    rows = trial_rows(section)
+    assert len(rows) == 10  # capped
+    assert rows[0][:3] == ["1", "#5 ★ best", "0.9500"]
+    shown = [float(r[2]) for r in rows]
+    assert shown == sorted(shown, reverse=True)
+    assert {r[1] for r in rows}.isdisjoint({"#3", "#9"})  # failed trials have no score
+    assert rows[0][3] == "0.9400 – 0.9600"  # fold range
+    assert rows[0][4:6] == ["5", "0.5"]  # one column per searched parameter
+    assert rows[0][-1] == "run05fffffff"  # the trial's child run
+    parse(page)
+
+
+def test_search_section_ranks_a_minimised_metric_lowest_first(
+    binary_result: dict[str, Any],
+) -> None:
+    result = copy.deepcopy(binary_result)
+    result["search"] = [
+        search_of("logistic_regression", [0.5, 0.3, 0.4], direction="minimize"),
+        search_of("random_forest", [0.7, 0.9], params={"max_features": 1.0}),
+    ]
+    section = search_section(render_model_card(card_for(result)))
+    first, second = section.split("<h3>")[1:]
+    assert first.startswith("logistic_regression (selected)</h3>")
+    assert "log_loss (minimize)" in first
+    assert [r[1] for r in trial_rows(first)] == ["#1 ★ best", "#2", "#0"]
+    assert "run" not in re.findall(r"<thead>(.*?)</thead>", first)[0]  # no child runs given
+    assert "max_features=1.0" in second  # a float choice is not shown as the integer 1
+    assert [r[1] for r in trial_rows(second)] == ["#1 ★ best", "#0"]
+
+
+def test_search_section_says_when_there_was_no_search(binary_result: dict[str, Any]) -> None:
+    result = copy.deepcopy(binary_result)
+    assert result["search"] == []
+    section = search_section(render_model_card(card_for(result)))
+    assert "No hyperparameter search" in section and "<table" not in section
+    result.pop("search")  # reports recorded before searches existed
+    assert "No hyperparameter search" in search_section(render_model_card(card_for(result)))
+
+
+def test_search_section_escapes_names_and_values(binary_result: dict[str, Any]) -> None:
+    result = copy.deepcopy(binary_result)
+    result["search"] = [search_of(HOSTILE, [0.8, 0.9], params={HOSTILE: HOSTILE})]
+    card = card_for(result, trial_runs=[{"candidate": HOSTILE, "trial": 1, "run_id": HOSTILE}])
+    page = render_model_card(card)
+    section = search_section(page)
+    assert "<script" not in page
+    assert f"<h3>{ESCAPED}</h3>" in section
+    assert f"<th>{ESCAPED}</th>" in section and f"{ESCAPED}={ESCAPED}" in section
+    assert f"#1 (run {ESCAPED})" in section
+    parse(page)
+
+
+def test_card_records_training_on_data_that_failed_its_expectations(
+    binary_result: dict[str, Any],
+) -> None:
+    result = copy.deepcopy(binary_result)
+    result["expectations"] = {"passed": True, "overridden": False, "violations": []}
+    page = render_model_card(card_for(result))
+    assert "<th>declared expectations</th><td>all met</td>" in page
+    assert not any("expectations" in b for b in card_limitations(card_for(result)))
+    result["expectations"] = {
+        "passed": False,
+        "overridden": True,
+        "source": "modelyard.yaml",
+        "violations": [{"column": "region", "rule": "allowed", "count": 2}],
+    }
+    page = render_model_card(card_for(result))
+    assert "FAILED: region: allowed (2 rows) -- training forced" in page
+    assert any(
+        "failed its declared expectations (region: allowed (2 rows))" in b
+        for b in card_limitations(card_for(result))
     )

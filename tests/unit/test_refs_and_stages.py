@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from modelyard.domain.refs import check_name, parse_model_ref
+from modelyard.domain.refs import check_name, parse_dataset_ref, parse_model_ref
 from modelyard.domain.stages import Stage, check_transition, parse_stage
 from modelyard.errors import InvalidInputError
 
@@ -30,6 +30,34 @@ def test_model_refs() -> None:
             parse_model_ref(bad)
     with pytest.raises(InvalidInputError, match="NAME:VERSION"):
         parse_model_ref("m", default=None)
+
+
+def test_dataset_refs() -> None:
+    assert parse_dataset_ref("quickstart") == ("quickstart", None)
+    assert parse_dataset_ref("quickstart:12") == ("quickstart", 12)
+    assert parse_dataset_ref("q.v2-x:1") == ("q.v2-x", 1)
+
+
+@pytest.mark.parametrize(
+    ("ref", "field", "words"),
+    [
+        ("quickstart:abc", "ref", "the version after ':' must be a number >= 1"),
+        ("quickstart:0", "ref", "the version after ':' must be a number >= 1"),
+        ("quickstart:", "ref", "the version after ':' must be a number >= 1"),
+        ("quickstart: 1", "ref", "the version after ':' must be a number >= 1"),
+        ("quickstart:²", "ref", "the version after ':' must be a number >= 1"),
+        ("quickstart:١", "ref", "the version after ':' must be a number >= 1"),
+        ("quickstart:latest", "ref", "the version after ':' must be a number >= 1"),
+        ("", "ref", "has no name"),
+        ("  :3", "ref", "has no name"),
+        ("../x:1", "dataset", "invalid dataset '../x'"),
+    ],
+)
+def test_bad_dataset_refs(ref: str, field: str, words: str) -> None:
+    with pytest.raises(InvalidInputError, match=words) as info:
+        parse_dataset_ref(ref)
+    assert info.value.field == field
+    assert repr(ref) in info.value.message or field == "dataset"
 
 
 def test_stages() -> None:

@@ -67,6 +67,46 @@ def test_template_expectations_hold_on_the_quickstart_data() -> None:
     assert report.passed, report.to_dict()
 
 
+def uncommented_search(template: str) -> str:
+    """The template with its commented-out ``search:`` block switched on (every line
+    of the block loses its leading ``# ``; comments inside the block stay comments)."""
+    lines = template.splitlines(keepends=True)
+    start = lines.index("# search:\n")
+    end = start + 1
+    while end < len(lines) and lines[end].startswith("#   "):
+        end += 1
+    block = [line.removeprefix("# ") for line in lines[start:end]]
+    return "".join(lines[:start] + block + lines[end:])
+
+
+def test_template_search_example_is_valid_when_uncommented(tmp_path: Path) -> None:
+    assert "search" not in yaml.safe_load(QUICKSTART_TEMPLATE)  # off as written
+    text = uncommented_search(spec_template())
+    assert "\nsearch:\n  trials: 20" in text
+    path = tmp_path / SPEC_FILENAME
+    path.write_text(text, encoding="utf-8")
+    spec = load_spec(path)  # the loader the CLI uses: YAML, duplicate keys, validation
+    search = spec.search
+    assert search is not None
+    assert (search.trials, search.cv_folds, search.metric, search.timeout_s) == (
+        20,
+        3,
+        "roc_auc",
+        None,
+    )
+    hgb = search.space["hist_gradient_boosting"]
+    assert set(hgb) == {"max_leaf_nodes", "min_samples_leaf", "l2_regularization"}
+    assert hgb["max_leaf_nodes"].kind == "int" and hgb["max_leaf_nodes"].log
+    assert hgb["l2_regularization"].kind == "float" and hgb["l2_regularization"].low == 1e-6
+    assert search.space["logistic_regression"] == {}
+    # the rest of the template is unchanged by switching the search on
+    assert spec.model_dump(exclude={"search"}) == loads_spec(QUICKSTART_TEMPLATE).model_dump()
+    # and the commented-out timeout is valid too
+    with_timeout = text.replace("  # timeout_s: 600 ", "  timeout_s: 600   ")
+    timed = loads_spec(with_timeout).search
+    assert timed is not None and timed.timeout_s == 600
+
+
 def test_template_is_commented() -> None:
     comments = [line for line in QUICKSTART_TEMPLATE.splitlines() if line.lstrip().startswith("#")]
     assert len(comments) > 15

@@ -21,8 +21,6 @@ from modelyard.cli.security import audit_app, keys_app
 from modelyard.cli.training import datasets_check, init, models_card, runs_app, train
 from modelyard.domain.entities import ModelVersion
 from modelyard.settings import Settings
-from modelyard.store.db import create_db_engine
-from modelyard.store.migrate import upgrade
 
 app = typer.Typer(
     help="modelyard: from a dataset to a monitored, safely served model.",
@@ -63,6 +61,9 @@ def version() -> None:
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Apply database migrations up to the newest schema."""
+    from modelyard.store.db import create_db_engine
+    from modelyard.store.migrate import upgrade
+
     settings = load_settings()
     with reported():
         engine = create_db_engine(settings.resolved_database_url)
@@ -132,11 +133,26 @@ def datasets_show(
     ref: Annotated[str, typer.Argument(help="NAME or NAME:VERSION.")],
     as_json: JsonFlag = False,
 ) -> None:
-    """Show one dataset version with its schema."""
-    name, _, version = ref.partition(":")
+    """Show one dataset version: its schema and stored profile (latest without VERSION).
+
+    Per column: type, nulls, distinct values; min, quantiles, max, mean, std and a
+    histogram of numeric columns; the most frequent values of categorical ones; constant
+    columns. --json prints the stored record with the profile.
+    """
+    from modelyard.cli.dataset_show import print_shown, show_dict
+    from modelyard.data.datasets import has_stored_profile
+    from modelyard.domain.refs import parse_dataset_ref
+
+    with reported():  # a malformed reference is an error, never the latest version
+        name, version = parse_dataset_ref(ref)
     with workspace() as ws:
-        dv = ws.datasets.get(name, int(version) if version.isdigit() else None)
-    print_json(dv.__dict__) if as_json else console.print(dv)
+        dv = ws.datasets.get(name, version)
+        profile = ws.datasets.profile_of(dv)
+    stored = has_stored_profile(dv)
+    if as_json:
+        print_json(show_dict(dv, profile, stored=stored))
+    else:
+        print_shown(dv, profile, stored=stored)
 
 
 @models_app.command("list")

@@ -18,10 +18,7 @@ from modelyard.cli.context import console, err_console, print_json, workspace
 from modelyard.cli.dataset_report import check_dict, checks_for, print_checked
 from modelyard.domain.entities import Run
 from modelyard.errors import InvalidInputError
-from modelyard.reports.model_card import build_card, render_model_card
 from modelyard.spec import SPEC_FILENAME, spec_template
-from modelyard.training.service import parent_of, sort_trials, trial_number
-from modelyard.training.spec_service import SpecTrainingService
 
 runs_app = typer.Typer(help="Training runs: list, show, compare, reproduce.", no_args_is_help=True)
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
@@ -40,7 +37,9 @@ def init(
 
 
 def train(
-    dataset: Annotated[str | None, typer.Option(help="Dataset (quick mode, no spec).")] = None,
+    dataset: Annotated[
+        str | None, typer.Option(help="Dataset (quick mode: no spec, but its expectations).")
+    ] = None,
     target: Annotated[str | None, typer.Option(help="Target column (quick mode).")] = None,
     model: Annotated[
         str, typer.Option(help="logistic_regression | random_forest | lightgbm (quick mode)")
@@ -48,13 +47,28 @@ def train(
     name: Annotated[str | None, typer.Option(help="Model name (default: dataset name).")] = None,
     seed: Annotated[int, typer.Option(help="Random seed (quick mode).")] = 0,
     spec: Annotated[Path, typer.Option(help="Project spec file.")] = Path(SPEC_FILENAME),
+    allow_failed_expectations: Annotated[
+        bool,
+        typer.Option(
+            "--allow-failed-expectations",
+            help="Train on a dataset version that fails the spec's expectations (recorded "
+            "in the run's params).",
+        ),
+    ] = False,
     as_json: JsonFlag = False,
 ) -> None:
-    """Train from modelyard.yaml (no flags), or quickly with --dataset/--target/--model."""
+    """Train from modelyard.yaml (no flags), or quickly with --dataset/--target/--model.
+
+    A dataset version that fails the spec's expectations is refused (exit 2, nothing
+    recorded) unless --allow-failed-expectations; quick mode checks them too when the
+    spec (if present) is about that dataset.
+    """
+    from modelyard.training.spec_service import SpecTrainingService
+
     if dataset is not None or target is not None:
         if dataset is None or target is None:
             raise typer.BadParameter("quick mode needs both --dataset and --target")
-        _quick_train(dataset, target, model, name, seed, as_json)
+        _quick_train(dataset, target, model, name, seed, as_json, spec, allow_failed_expectations)
         return
     if not spec.exists():
         err_console.print(
@@ -65,10 +79,18 @@ def train(
     with workspace() as ws:
         service = SpecTrainingService(ws.store, ws.registry)
         with console.status(f"training candidates from {spec}…"):
-            run, version, report = service.train(spec, name=name, actor=ws.actor)
+            run, version, report = service.train(
+                spec,
+                name=name,
+                actor=ws.actor,
+                allow_failed_expectations=allow_failed_expectations,
+            )
     if as_json:
         print_json({"run": run.__dict__, "model": version.ref, "report": report})
         return
+    _warn_if_overridden(
+        f"{report['dataset']['name']}:{report['dataset']['version']}", report.get("expectations")
+    )
     _print_report(report)
     verdict = "[green]passed[/]" if report["gates_passed"] else "[red]FAILED[/]"
     console.print(f"run [bold]{run.id}[/]: gates {verdict}")
@@ -77,17 +99,48 @@ def train(
         console.print("it cannot be promoted to production without an admin override")
 
 
+def _warn_if_overridden(ref: str, expectations: dict[str, Any] | None) -> None:
+    """Say so when a run trained on data that fails its expectations (the override)."""
+    if not (expectations or {}).get("overridden"):
+        return
+    assert expectations is not None
+    failed = "; ".join(
+        f"{v['column']}: {v['rule']} ({v['count']})" for v in expectations["violations"]
+    )
+    console.print(
+        f"[yellow]warning:[/] trained on {escape(ref)} although it fails its expectations "
+        f"({escape(failed)}); --allow-failed-expectations is recorded in the run"
+    )
+
+
 def _quick_train(
-    dataset: str, target: str, model: str, name: str | None, seed: int, as_json: bool
+    dataset: str,
+    target: str,
+    model: str,
+    name: str | None,
+    seed: int,
+    as_json: bool,
+    spec: Path,
+    allow_failed_expectations: bool,
 ) -> None:
     with workspace() as ws:
+        checks = checks_for(dataset, spec)  # the spec's expectations, if it is about dataset
         with console.status(f"training {model} on {dataset}…"):
-            run, version = ws.train(dataset, target, model, name, seed)
+            run, version = ws.train(
+                dataset,
+                target,
+                model,
+                name,
+                seed,
+                checks=checks,
+                allow_failed_expectations=allow_failed_expectations,
+            )
     if as_json:
         data = dict(version.__dict__)
         data["transitions"] = [t.__dict__ for t in version.transitions]
         print_json({"run": run.__dict__, "model": data})
         return
+    _warn_if_overridden(f"{run.dataset}:{run.dataset_version}", run.params.get("expectations"))
     console.print(f"run [bold]{run.id}[/] finished in {run.duration_s:.2f}s")
     table = Table("metric", "value", title="holdout metrics")
     for key, value in version.metrics.items():
@@ -151,6 +204,8 @@ def _compact(value: Any, limit: int = 80) -> str:
 
 
 def _run_row(table: Table, r: Run, *, child: bool = False) -> None:
+    from modelyard.training.service import trial_number
+
     keys = ", ".join(f"{k} {v:.3f}" for k, v in list(r.metrics.items())[:3])
     gates = r.params.get("gates_passed")
     kind = r.kind
@@ -176,6 +231,8 @@ def runs_list(
     as_json: JsonFlag = False,
 ) -> None:
     """List runs, newest first; search trials indented under their training run."""
+    from modelyard.training.service import parent_of, sort_trials
+
     with workspace() as ws:
         runs = ws.training.list_runs()
     if as_json:
@@ -214,6 +271,8 @@ def runs_show(
     as_json: JsonFlag = False,
 ) -> None:
     """One run: params, metrics, its search trials (or, for a trial, its parent run)."""
+    from modelyard.training.service import parent_of, trial_number
+
     with workspace() as ws:
         found = ws.training.get_run(_find_run(ws, run))
         trials = ws.training.trials_of(found.id)
@@ -305,6 +364,8 @@ def runs_reproduce(
     as_json: JsonFlag = False,
 ) -> None:
     """Retrain a run from its recorded spec and dataset version; compare metrics."""
+    from modelyard.training.spec_service import SpecTrainingService
+
     with workspace() as ws:
         run_id = _find_run(ws, run)
         with console.status(f"re-running {run_id[:12]}…"):
@@ -328,6 +389,10 @@ def models_card(
     intended_use: Annotated[str | None, typer.Option(help="Intended use text.")] = None,
 ) -> None:
     """Write a self-contained HTML model card (opens offline)."""
+    from modelyard.reports.model_card import CardTrialRun, build_card, render_model_card
+    from modelyard.training.service import trial_number
+    from modelyard.training.spec_service import SpecTrainingService
+
     with workspace() as ws:
         version = ws.model(ref)
         report = SpecTrainingService(ws.store, ws.registry).report_for_version(version)
@@ -337,6 +402,16 @@ def models_card(
                 "(`modelyard init && modelyard train`)",
                 field="model",
             )
+        trial_runs: list[CardTrialRun] = []
+        if report.get("search") and version.run_id is not None:
+            trial_runs = [
+                {
+                    "candidate": str(t.params.get("candidate")),
+                    "trial": trial_number(t),
+                    "run_id": t.id,
+                }
+                for t in ws.training.trials_of(version.run_id)
+            ]
         card = build_card(
             report,
             model_name=version.model,
@@ -347,6 +422,7 @@ def models_card(
             run_id=version.run_id,
             code_version=version.code_version,
             stage=version.stage,
+            trial_runs=trial_runs,
         )
     page = render_model_card(card)
     try:
@@ -366,16 +442,12 @@ def datasets_check(
 
     Exits 1 when an expectation is violated (so CI can stop on bad data).
     """
-    name, sep, raw = ref.partition(":")
+    from modelyard.domain.refs import parse_dataset_ref
+
     with workspace() as ws:
-        if sep and not (raw.isdigit() and int(raw) >= 1):
-            raise InvalidInputError(
-                f"dataset reference {ref!r}: the version after ':' must be a number >= 1 "
-                "(use NAME or NAME:VERSION)",
-                field="ref",
-            )
+        name, version = parse_dataset_ref(ref)
         checks = checks_for(name, spec)
-        report = ws.datasets.check(name, int(raw) if sep else None, checks=checks)
+        report = ws.datasets.check(name, version, checks=checks)
     if as_json:
         print_json(check_dict(report))
     else:

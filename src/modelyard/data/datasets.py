@@ -11,7 +11,8 @@ have no ``profile`` key; :meth:`DatasetService.stored_profile` computes theirs.
 constant columns, leakage hints (with a target), schema drift from the previous
 version, and violated expectations. A violation does not refuse the version: data is
 immutable and content-addressed, so the table is stored as received and the report
-says what is wrong with it (the CLI then exits 1, like ``datasets check``). Bad
+says what is wrong with it (the CLI then exits 1, like ``datasets check``). Training
+is what refuses such a version (:func:`expectations_for_training`, the same check). Bad
 *input* -- an unreadable file, a bad name, a target that is not a column -- raises
 before anything is stored.
 """
@@ -157,6 +158,73 @@ def schema_of(version: DatasetVersion) -> list[dict[str, Any]]:
     return [{k: c[k] for k in SCHEMA_KEYS if k in c} for c in version.columns]
 
 
+def has_stored_profile(version: DatasetVersion) -> bool:
+    """False for versions stored before profiles were (their profile is computed)."""
+    return all("profile" in c for c in version.columns)
+
+
+def expectation_report(frame: pd.DataFrame, checks: DatasetChecks) -> dict[str, Any] | None:
+    """``checks.expectations`` checked on ``frame``
+    (:meth:`ExpectationReport.to_dict() <modelyard.data.expectations.ExpectationReport.to_dict>`;
+    None without expectations): what ``datasets add``/``check`` report and training
+    refuses on (:func:`expectations_for_training`)."""
+    if not checks.expectations:
+        return None
+    return check_expectations(frame, dict(checks.expectations)).to_dict()
+
+
+#: At most this many violations are summarised in the error that refuses training.
+MAX_VIOLATIONS_NAMED = 8
+
+
+def expectations_for_training(
+    dv: DatasetVersion,
+    frame: pd.DataFrame,
+    checks: DatasetChecks,
+    *,
+    allow_failed: bool = False,
+) -> dict[str, Any] | None:
+    """Check the version about to be trained on; refuse it if it fails its expectations.
+
+    Returns what the run records (None when nothing is declared): ``{"passed",
+    "overridden", "source", "violations": [{"column", "rule", "count"}]}``. A version
+    that violates an expectation raises InvalidInputError (``field="expectations"``)
+    naming the version and each violation, unless ``allow_failed``; then the record
+    says ``overridden: true``. Call it before anything is fitted or stored.
+    """
+    report = expectation_report(frame, checks)
+    if report is None:
+        return None
+    violations = [
+        {"column": v["column"], "rule": v["rule"], "count": v["count"]}
+        for v in report["violations"]
+    ]
+    passed = bool(report["passed"])
+    if not passed and not allow_failed:
+        named = "; ".join(
+            f"{v['column']}: {v['rule']} ({v['count']} {'row' if v['count'] == 1 else 'rows'})"
+            for v in violations[:MAX_VIOLATIONS_NAMED]
+        )
+        more = len(violations) - MAX_VIOLATIONS_NAMED
+        if more > 0:
+            named += f"; and {more} more"
+        where = f" in {checks.source}" if checks.source else ""
+        spec = f" --spec {checks.source}" if checks.source else ""
+        raise InvalidInputError(
+            f"dataset {dv.ref} fails the expectations declared{where}: {named}. Nothing was "
+            f"trained or recorded; `modelyard datasets check {dv.ref}{spec}` shows the rows. "
+            "Fix the data and add it again, pin a good version (data.version), or train "
+            "anyway with --allow-failed-expectations (recorded in the run)",
+            field="expectations",
+        )
+    return {
+        "passed": passed,
+        "overridden": not passed,
+        "source": checks.source,
+        "violations": violations,
+    }
+
+
 class DatasetService:
     """Adds and reads dataset versions."""
 
@@ -239,11 +307,14 @@ class DatasetService:
         """Per-column statistics stored with the version (``{"n_rows", "n_columns",
         "constant_columns", "columns": {name: stats}}``), computed from the data for
         versions stored before profiles were."""
-        dv = self.get(name, version)
-        if all("profile" in c for c in dv.columns):
+        return self.profile_of(self.get(name, version))
+
+    def profile_of(self, dv: DatasetVersion) -> dict[str, Any]:
+        """:meth:`stored_profile` of a version already read."""
+        if has_stored_profile(dv):
             columns = {str(c["name"]): dict(c["profile"]) for c in dv.columns}
         else:
-            _, frame = self.load_frame(name, dv.version)
+            _, frame = self.load_frame(dv.dataset, dv.version)
             columns = profile_frame(frame)["columns"]
         return {
             "n_rows": dv.row_count,
@@ -359,9 +430,4 @@ def _inspect(
         notes.append(f"target column {target!r}{where} is missing: no leakage hints")
         target = None
     profile = profile_frame(frame, target=target)
-    expectations = (
-        check_expectations(frame, dict(checks.expectations)).to_dict()
-        if checks.expectations
-        else None
-    )
-    return profile, expectations, notes
+    return profile, expectation_report(frame, checks), notes

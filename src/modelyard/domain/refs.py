@@ -53,3 +53,26 @@ def parse_model_ref(value: str, *, default: str | None = "latest") -> ModelRef:
     if selector.isdigit() and int(selector) < 1:
         raise InvalidInputError(f"versions start at 1, got {selector!r}", field="model")
     return ModelRef(name=name, selector=selector)
+
+
+def parse_dataset_ref(value: str) -> tuple[str, int | None]:
+    """Parse ``NAME[:VERSION]`` into the name and the version (``None``: the latest).
+
+    VERSION must be a whole number >= 1; anything else (``quickstart:abc``,
+    ``quickstart:0``, ``quickstart:``) is an error rather than the latest version.
+    """
+    name, sep, raw = value.partition(":")
+    if not name.strip():
+        raise InvalidInputError(
+            f"dataset reference {value!r} has no name: use NAME or NAME:VERSION", field="ref"
+        )
+    check_name(name, what="dataset")
+    if not sep:
+        return name, None
+    if not (raw.isascii() and raw.isdigit()) or int(raw) < 1:
+        raise InvalidInputError(
+            f"dataset reference {value!r}: the version after ':' must be a number >= 1 "
+            "(use NAME or NAME:VERSION)",
+            field="ref",
+        )
+    return name, int(raw)

@@ -3,6 +3,7 @@
 from modelyard.reports.model_card import (
     CardDataset,
     CardModel,
+    CardTrialRun,
     ModelCard,
     build_card,
     card_limitations,
@@ -12,6 +13,7 @@ from modelyard.reports.model_card import (
 __all__ = [
     "CardDataset",
     "CardModel",
+    "CardTrialRun",
     "ModelCard",
     "build_card",
     "card_limitations",

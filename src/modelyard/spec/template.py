@@ -61,6 +61,23 @@ evaluation:
 # calibration:
 #   method: isotonic       # isotonic | sigmoid, fitted on the validation split
 
+# Hyperparameter search (needs `pip install 'modelyard[tune]'`): a seeded Optuna TPE
+# study per candidate, each trial scored by cross-validation on the training rows only
+# (never the holdout). The best parameters are then trained and evaluated as above;
+# the trials are recorded as child runs (`modelyard runs show RUN`). A candidate left
+# out of space gets a default space, minus the params it fixes above.
+# search:
+#   trials: 20             # at most this many trials per candidate (1-1000)
+#   cv_folds: 3            # folds of the training rows per trial (2-10)
+#   metric: roc_auc        # what the trials optimise; default: the first of metrics
+#   # timeout_s: 600       # also stop starting trials after this many seconds
+#   space:
+#     hist_gradient_boosting:              # learning_rate and max_iter are fixed above
+#       max_leaf_nodes: {low: 8, high: 64, log: true}    # two integers: integer values
+#       min_samples_leaf: {low: 5, high: 50}
+#       l2_regularization: {low: 1.0e-6, high: 10.0, log: true}   # write 1.0e-6, not 1e-6
+#     logistic_regression: {}             # {} leaves a candidate untuned
+
 # Acceptance gates: every one must pass before a version can be promoted.
 #   <metric>[.value|.ci_low|.ci_high] <op> <number>   (op: >= <= > < ==)
 #   fairness.<sensitive column>.dp_diff | eo_diff      latency.p99_ms

@@ -38,6 +38,8 @@ from modelyard.spec.model import SearchParam
 from modelyard.training.splits import _time_order, ids_digest
 
 TUNE_INSTALL = "pip install 'modelyard[tune]'"
+#: The Optuna sampler every search uses (seeded with the candidate's search seed).
+SAMPLER = "TPESampler"
 Positions = npt.NDArray[np.intp]
 Fold = tuple[Positions, Positions]
 #: ``fit_score(fit_positions, score_positions, params)``: fit on the training rows at
@@ -97,6 +99,7 @@ class CandidateSearch:
         """JSON-able form (the report's ``search`` entries)."""
         return {
             "candidate": self.candidate,
+            "sampler": SAMPLER,
             "metric": self.metric,
             "direction": self.direction,
             "cv_folds": self.cv_folds,
@@ -218,7 +221,7 @@ def run_search(
     stopped_by = "trials"
     with _quiet(optuna):
         study = optuna.create_study(
-            direction=direction, sampler=optuna.samplers.TPESampler(seed=seed)
+            direction=direction, sampler=getattr(optuna.samplers, SAMPLER)(seed=seed)
         )
         for _ in range(trials):
             # like Optuna's own timeout: checked between trials, after at least one

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from modelyard.data.datasets import DatasetService
+from modelyard.data.datasets import DatasetChecks, DatasetService, expectations_for_training
 from modelyard.domain.entities import ModelVersion, Run
 from modelyard.domain.refs import check_name
 from modelyard.domain.signature import example_row, infer_signature
@@ -35,11 +35,24 @@ class TrainingService:
         seed: int = 0,
         test_size: float = 0.2,
         actor: str = "local",
+        checks: DatasetChecks | None = None,
+        allow_failed_expectations: bool = False,
     ) -> tuple[Run, ModelVersion]:
-        """Train on a dataset version, record the run, register the model as a candidate."""
+        """Train on a dataset version, record the run, register the model as a candidate.
+
+        With ``checks`` holding expectations, a version that fails them is refused
+        before fitting, as spec training refuses it (see
+        :func:`~modelyard.data.datasets.expectations_for_training`).
+        """
         model_name = check_name(name or dataset, what="model")
         dv, frame = self.datasets.load_frame(dataset, dataset_version)
+        expectations = expectations_for_training(
+            dv, frame, checks or DatasetChecks(), allow_failed=allow_failed_expectations
+        )
         result = train_model(frame, target=target, kind=kind, seed=seed, test_size=test_size)
+        params = dict(result.params)
+        if expectations is not None:
+            params["expectations"] = expectations
         signature = infer_signature(result.train_frame_features, result.target, kind=result.task)
         version_of_code = code_version()
         run_id = uuid.uuid4().hex
@@ -51,7 +64,7 @@ class TrainingService:
                     kind=kind,
                     status="finished",
                     seed=seed,
-                    params=result.params,
+                    params=params,
                     metrics=result.metrics,
                     code_version=version_of_code,
                     dataset_version_id=dv_row.id,

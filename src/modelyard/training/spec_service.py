@@ -19,7 +19,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from modelyard.data.datasets import DatasetService
+from modelyard.data.datasets import DatasetChecks, DatasetService, expectations_for_training
 from modelyard.data.profile import profile_frame
 from modelyard.domain.entities import ModelVersion, Run
 from modelyard.domain.refs import check_name
@@ -78,14 +78,33 @@ class SpecTrainingService:
         self.datasets = DatasetService(store)
 
     def train(
-        self, spec_path: Path, *, name: str | None = None, actor: str = "local"
+        self,
+        spec_path: Path,
+        *,
+        name: str | None = None,
+        actor: str = "local",
+        allow_failed_expectations: bool = False,
     ) -> tuple[Run, ModelVersion, dict[str, Any]]:
-        """Run the spec, record the run and its report, register the chosen model."""
+        """Run the spec, record the run and its report, register the chosen model.
+
+        A dataset version that fails the spec's ``expectations`` is refused before
+        anything is fitted or stored (InvalidInputError naming the violations), unless
+        ``allow_failed_expectations``: then the run's ``params["expectations"]`` and the
+        report record ``overridden: true``.
+        """
         spec_text = Path(spec_path).read_text(encoding="utf-8")
         spec = load_spec(spec_path)
         # the code version is that of the project holding the spec (git sha, dirty flag)
         code_dir = Path(spec_path).resolve().parent
-        return self._train(spec, spec_text, name=name, actor=actor, code_dir=code_dir)
+        return self._train(
+            spec,
+            spec_text,
+            name=name,
+            actor=actor,
+            code_dir=code_dir,
+            source=str(spec_path),
+            allow_failed_expectations=allow_failed_expectations,
+        )
 
     def _train(
         self,
@@ -95,9 +114,17 @@ class SpecTrainingService:
         name: str | None,
         actor: str,
         code_dir: Path | None = None,
+        source: str | None = None,
+        allow_failed_expectations: bool = False,
     ) -> tuple[Run, ModelVersion, dict[str, Any]]:
         model_name = check_name(name or spec.data.dataset, what="model")
         dv, frame = self.datasets.load_frame(spec.data.dataset, spec.data.version)
+        expectations = expectations_for_training(
+            dv,
+            frame,
+            DatasetChecks(expectations=spec.expectations, source=source),
+            allow_failed=allow_failed_expectations,
+        )
         reference = self._production_reference(model_name)
         result = run_spec(spec, frame, production=reference["metrics"] if reference else None)
         report = result.to_dict()
@@ -110,6 +137,8 @@ class SpecTrainingService:
         report["production_reference"] = (
             {k: v for k, v in reference.items() if k != "metrics"} if reference else None
         )
+        if expectations is not None:
+            report["expectations"] = expectations
         # The training rows' profile: the drift reference of the version (stored apart).
         profile = profile_frame(
             result.train_features.assign(**{result.target: result.train_target.to_numpy()}),
@@ -145,6 +174,8 @@ class SpecTrainingService:
         }
         if result.search:
             params["search"] = [_search_summary(s) for s in result.search]
+        if expectations is not None:
+            params["expectations"] = expectations
         metrics = flat_metrics(report)
         with self.store.session() as session:
             dv_row = DatasetRepository(session).version_row(dv.dataset, dv.version)
