@@ -249,3 +249,45 @@ def test_a_backlog_older_than_the_limit_is_shipped_by_a_catch_up_child(
     finally:
         shipper.stop()
         store.close()
+
+
+def test_a_second_spool_in_one_process_never_overwrites_the_first_ones_segments(
+    store: Store, tmp_path: Path
+) -> None:
+    directory = tmp_path / "spool"
+    first = Spool(directory)
+    first.append(record(1))
+    first.close()  # sealed, not shipped yet
+    second = Spool(directory)  # the same process starts its app again
+    second.append(record(2))
+    second.close()
+    assert ship_pending(store, directory) == 2
+    assert count(store) == 2
+
+
+def test_a_crashed_segment_ends_in_zeros_and_ships_its_records(
+    store: Store, tmp_path: Path
+) -> None:
+    directory = tmp_path / "spool"
+    directory.mkdir()
+    import orjson
+
+    dead = directory / "999998-000001.open"  # what a kill -9 leaves: records, then zeros
+    dead.write_bytes(orjson.dumps(record(3)) + b"\n" + b'{"request_id": "tor' + bytes(4096))
+    assert [r["request_id"] for r in read_segment(dead)] == ["req-3"]
+    assert ship_pending(store, directory) == 1
+    assert not dead.exists()
+
+
+def test_a_record_larger_than_a_segment_gets_a_segment_of_its_own(tmp_path: Path) -> None:
+    directory = tmp_path / "spool"
+    spool = Spool(directory, segment_bytes=4096)
+    spool.append(record(1))
+    big = {**record(2), "inputs": [{"x": "y" * 10_000}]}
+    spool.append(big)
+    spool.append(record(3))
+    spool.close()
+    segments = pending_segments(directory)
+    ids = [r["request_id"] for p in segments for r in read_segment(p)]
+    assert sorted(ids) == ["req-1", "req-2", "req-3"]
+    assert len(segments) == 3 and max(p.stat().st_size for p in segments) > 10_000

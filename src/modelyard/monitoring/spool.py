@@ -1,9 +1,18 @@
 """The prediction spool: records are appended to a local file before the response is sent.
 
-One ``write`` per request on an ``O_APPEND`` descriptor (no per-request fsync), so a
-record survives a ``kill -9`` of the server as soon as the response could have been
-seen. A shipper seals the current segment (rename) and moves sealed segments to the
-store in batches; segments left behind by a crash are shipped on the next start.
+Each segment is a file mapped into memory (``MAP_SHARED``), preallocated with
+``posix_fallocate``: appending a record is one copy into the mapping, with no system
+call and no fsync. The pages belong to the kernel's page cache, so a record survives a
+``kill -9`` of the server as soon as it is copied, before the response could have been
+seen. A ``write`` per request did the same job, but it released the GIL on the event
+loop thread, and getting it back behind a background thread cost 14 us at the median
+and 0.4 ms at p99 (13% of the serving time at 32 connections). Preallocating means a
+full disk shows up when a segment is created (an ``OSError``, answered as 503), never
+as a fault on a mapped page.
+
+A shipper seals the current segment (truncate to its records, rename) and moves sealed
+segments to the store in batches; segments left behind by a crash are shipped on the
+next start. A crashed process's segment ends in zero bytes after its last record.
 
 Layout: ``SPOOL/<pid>-<n>.open`` (being written), ``SPOOL/<pid>-<n>.sealed`` (ready).
 """
@@ -11,10 +20,13 @@ Layout: ``SPOOL/<pid>-<n>.open`` (being written), ``SPOOL/<pid>-<n>.sealed`` (re
 from __future__ import annotations
 
 import fcntl
+import itertools
+import mmap
 import os
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,27 +34,40 @@ import orjson
 
 from modelyard.errors import InvalidInputError
 
+#: Bytes preallocated per segment: a tenth of a second of records at several thousand
+#: requests per second fits, so segments are sealed by time, not by size.
+SEGMENT_BYTES = 4 * 1_048_576
+
 
 class SpoolUnavailable(InvalidInputError):
     """The spool directory cannot be written: the server must not serve without a log."""
 
 
+@dataclass
+class _Segment:
+    path: Path
+    fd: int
+    map: mmap.mmap
+    capacity: int
+    size: int = 0
+
+
 class Spool:
     """Appends JSON lines to the open segment of this process."""
 
-    def __init__(self, directory: Path, *, max_segment_bytes: int = 16 * 1_048_576) -> None:
+    def __init__(self, directory: Path, *, segment_bytes: int = SEGMENT_BYTES) -> None:
         self.directory = Path(directory)
-        self.max_segment_bytes = max_segment_bytes
+        self.segment_bytes = segment_bytes
         self._lock = threading.Lock()
-        self._counter = 0
-        self._fd = -1
-        self._size = 0
+        self._numbers = itertools.count(1)
+        self._segment: _Segment | None = None
         self.appended = 0
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
             probe = self.directory / f".probe-{os.getpid()}"
             probe.write_bytes(b"")
             probe.unlink()
+            self._segment = self._new_segment(segment_bytes)
         except OSError as exc:
             raise SpoolUnavailable(
                 f"prediction spool directory {self.directory} is not writable ({exc.strerror}); "
@@ -50,64 +75,85 @@ class Spool:
                 "MODELYARD_SPOOL_DIR",
                 field="spool_dir",
             ) from None
-        self._open_segment()
 
-    def _segment_name(self) -> str:
-        self._counter += 1
-        return f"{os.getpid()}-{self._counter:06d}"
-
-    def _open_segment(self) -> None:
-        self._path = self.directory / f"{self._segment_name()}.open"
-        self._fd = os.open(self._path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        self._size = 0
+    def _new_segment(self, capacity: int) -> _Segment:
+        while True:  # an earlier spool of this process (a restarted app) used names too
+            path = self.directory / f"{os.getpid()}-{next(self._numbers):06d}.open"
+            if path.with_suffix(".sealed").exists():  # not shipped yet: never overwrite it
+                continue
+            try:
+                fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+                break
+            except FileExistsError:
+                continue
+        try:
+            os.posix_fallocate(fd, 0, capacity)
+            mapping = mmap.mmap(
+                fd, capacity, flags=mmap.MAP_SHARED, prot=mmap.PROT_READ | mmap.PROT_WRITE
+            )
+        except BaseException:
+            os.close(fd)
+            path.unlink(missing_ok=True)
+            raise
+        return _Segment(path, fd, mapping, capacity)
 
     def append(self, record: dict[str, Any]) -> None:
-        """Write one record (one line, one syscall)."""
+        """Copy one record (one line) into the open segment; ``OSError`` when the disk
+        cannot take a new segment (nothing is written then)."""
         line = orjson.dumps(record, option=orjson.OPT_SERIALIZE_NUMPY) + b"\n"
+        n = len(line)
         full = None
         with self._lock:
-            os.write(self._fd, line)
-            self._size += len(line)
+            segment = self._segment
+            if segment is None:
+                raise OSError("the prediction spool is closed")
+            if segment.size + n > segment.capacity:  # rare: segments are sealed by time
+                full = segment
+                segment = self._segment = self._new_segment(max(self.segment_bytes, n))
+            segment.map[segment.size : segment.size + n] = line
+            segment.size += n
             self.appended += 1
-            if self._size >= self.max_segment_bytes:
-                full = self._switch_locked()
         if full is not None:
-            _finish(*full)
+            _finish(full)
 
     def seal(self) -> None:
-        """Close the open segment (if it holds anything) so the shipper can take it.
+        """Hand the open segment (if it holds anything) to the shipper.
 
-        Only the switch to a fresh segment happens under the lock; the fsync and the
-        rename of the full one happen outside it, so ``append`` (on the event loop)
-        never waits for the disk.
+        The next segment is made first and only the swap happens under the lock;
+        truncating and renaming the full one happen outside it, so ``append`` (on the
+        event loop) never waits for the disk.
         """
         with self._lock:
-            full = self._switch_locked() if self._size else None
+            if self._segment is None or self._segment.size == 0:
+                return
+        fresh = self._new_segment(self.segment_bytes)
+        with self._lock:
+            full, self._segment = self._segment, fresh
         if full is not None:
-            _finish(*full)
-
-    def _switch_locked(self) -> tuple[int, Path]:
-        full = (self._fd, self._path)
-        self._open_segment()
-        return full
+            _finish(full)
 
     def close(self) -> None:
+        """Seal what was written (durably) and release the open segment."""
         with self._lock:
-            if self._fd >= 0:
-                os.fsync(self._fd)
-                os.close(self._fd)
-                self._fd = -1
-                if self._size:
-                    os.replace(self._path, self._path.with_suffix(".sealed"))
-                else:
-                    self._path.unlink(missing_ok=True)
+            segment, self._segment = self._segment, None
+        if segment is None:
+            return
+        if segment.size:
+            _finish(segment, durable=True)
+        else:
+            segment.map.close()
+            os.close(segment.fd)
+            segment.path.unlink(missing_ok=True)
 
 
-def _finish(fd: int, path: Path) -> None:
-    """Make a full segment durable and hand it to the shipper."""
-    os.fsync(fd)
-    os.close(fd)
-    os.replace(path, path.with_suffix(".sealed"))
+def _finish(segment: _Segment, *, durable: bool = False) -> None:
+    """Cut a segment to its records and hand it to the shipper (fsynced at close)."""
+    segment.map.close()
+    os.ftruncate(segment.fd, segment.size)
+    if durable:
+        os.fsync(segment.fd)
+    os.close(segment.fd)
+    os.replace(segment.path, segment.path.with_suffix(".sealed"))
 
 
 def pending_segments(directory: Path, *, own_pid: int | None = None) -> list[Path]:
@@ -148,10 +194,11 @@ def _alive(pid: int) -> bool:
 
 
 def read_segment(path: Path) -> Iterator[dict[str, Any]]:
-    """Records in a segment; a torn last line (crash mid-write) is skipped."""
+    """Records in a segment; a torn last line (crash mid-copy) and the zero bytes after
+    a crashed process's last record are skipped."""
     with open(path, "rb") as fh:
         for line in fh:
-            if not line.endswith(b"\n"):
+            if not line.endswith(b"\n") or line.startswith(b"\0"):
                 break
             try:
                 record = orjson.loads(line)
