@@ -196,3 +196,25 @@ def test_models_running_user_code_never_run_on_the_event_loop() -> None:
     batcher = Batcher(model)
     loop_thread = asyncio.run(go())
     assert loop_thread not in model.threads and batcher.inline_calls == 0
+
+
+def test_a_fast_model_is_called_at_once_when_idle_and_batched_under_load() -> None:
+    model = Recording()
+    model.gate.set()
+    model.bounded_compute = True  # a library model: calls may run on the event loop
+    batcher = Batcher(model, max_rows=64, idle_gap_ms=20.0)
+    batcher.call_ms = 0.01  # typical of a compiled model
+
+    async def go() -> None:
+        await asyncio.sleep(0.05)
+        await batcher.predict(frame(1.0))  # idle: called at once
+        assert model.calls == [1] and batcher.inline_calls == 1
+        # Requests arriving right after a call (under load) wait one pass of the loop
+        # and share it.
+        await asyncio.gather(*(batcher.predict(frame(float(i))) for i in range(8)))
+        assert model.calls == [1, 8]
+        await asyncio.sleep(0.05)  # idle again
+        await batcher.predict(frame(2.0))
+        assert model.calls == [1, 8, 1]
+
+    asyncio.run(go())

@@ -14,9 +14,12 @@ code of bounded compute (:attr:`LoadedModel.bounded_compute`: scikit-learn,
 LightGBM, ONNX -- never the user code of the ``python`` flavor) and whose recent
 calls typically took under ``inline_max_ms`` is called on the event loop directly. A
 model whose calls turn slow (the median of its last calls) goes back to the pool. A
-model whose calls typically take under ``direct_max_ms`` (a compiled model: tens of microseconds) is
-called at once by an idle batcher, without waiting for a pass of the event loop:
-gathering a batch would cost more than the calls it saves.
+model whose calls typically take under ``direct_max_ms`` (a compiled model: tens of
+microseconds) is called at once, without waiting for a pass of the event loop, when
+the batcher is idle: no call is running and none finished in the last ``idle_gap_ms``.
+Under load (requests arriving closer than that) the pass of the loop is what lets the
+requests parsed meanwhile share one call: calling each at once measured 0.85x the
+req/s of batching them for a compiled logistic regression at 32 connections.
 """
 
 from __future__ import annotations
@@ -61,6 +64,7 @@ class Batcher:
     on_batch: Callable[[int], None] | None = None
     inline_max_ms: float = 1.0
     direct_max_ms: float = 0.1
+    idle_gap_ms: float = 1.0
     _queue: deque[_Pending] = field(default_factory=deque)
     _running: bool = False
     batches: int = 0
@@ -71,6 +75,7 @@ class Batcher:
     #: not send the next ones through the thread pool, whose hand-off costs more.
     call_ms: float = float("inf")
     _recent: deque[float] = field(default_factory=lambda: deque(maxlen=15))
+    _last_done: float = float("-inf")
 
     def __post_init__(self) -> None:
         # Every validated frame of an all-float signature is float64 (see validate_frame).
@@ -91,8 +96,13 @@ class Batcher:
         callbacks already ready (so requests parsed in the same loop pass share it),
         with no task and no timer: a call on the loop cannot be timed out anyway.
         """
-        if not self._running and self._may_inline and self.call_ms < self.direct_max_ms:
-            # Cheaper than a pass of the loop: batching could not pay for itself.
+        if (
+            not self._running
+            and self._may_inline
+            and self.call_ms < self.direct_max_ms
+            and (time.perf_counter() - self._last_done) * 1000 > self.idle_gap_ms
+        ):
+            # Idle: nothing to share a batch with, so skip the pass of the loop.
             self._count(len(frame))
             self.inline_calls += 1
             return self._timed(frame)
@@ -170,8 +180,9 @@ class Batcher:
         try:
             return self.model.predict_validated(frame)
         finally:
+            self._last_done = done = time.perf_counter()
             recent = self._recent
-            recent.append((time.perf_counter() - started) * 1000)
+            recent.append((done - started) * 1000)
             self.call_ms = sorted(recent)[len(recent) // 2]
 
     async def _call(self, frame: pd.DataFrame) -> Prediction:
