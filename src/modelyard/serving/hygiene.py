@@ -4,10 +4,11 @@ state changes, and security headers on every response."""
 from __future__ import annotations
 
 import re
-import uuid
 
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from modelyard.serving.request_ids import request_ids
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 _BODY_METHODS = {"POST", "PUT", "PATCH"}
@@ -45,7 +46,10 @@ class HygieneMiddleware:
             await self.app(scope, receive, send)
             return
         supplied = _header(scope, b"x-request-id")
-        request_id = supplied if supplied and _REQUEST_ID.fullmatch(supplied) else uuid.uuid4().hex
+        if supplied and _REQUEST_ID.fullmatch(supplied):
+            request_id = supplied
+        else:
+            request_id = request_ids.next()
         scope.setdefault("state", {})["request_id"] = request_id
         extra = [*SECURITY_HEADERS, (b"x-request-id", request_id.encode())]
 
