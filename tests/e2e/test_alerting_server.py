@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
 import time
 from collections.abc import Callable, Iterator
@@ -235,6 +236,14 @@ def test_export_commands_write_valid_yaml_and_json(tmp_path: Path) -> None:
     assert yaml.safe_load(out.read_text())["groups"][0]["rules"][0]["alert"] == "p99"
     missing = runner.invoke(cli, ["export", "prometheus-rules"], env=env)
     assert missing.exit_code == 2 and "--spec" in missing.output
+    here = os.getcwd()
+    os.chdir(tmp_path)  # a folder holding modelyard.yaml: used without --spec, like `train`
+    try:
+        result = runner.invoke(cli, ["export", "prometheus-rules"], env=env)
+    finally:
+        os.chdir(here)
+    assert result.exit_code == 0, result.output
+    assert yaml.safe_load(result.stdout)["groups"][0]["rules"][0]["alert"] == "p99"
 
     dash = tmp_path / "dash.json"
     result = runner.invoke(cli, ["export", "grafana", "--output", str(dash)], env=env)

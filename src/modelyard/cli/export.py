@@ -49,7 +49,10 @@ def export_grafana(
 def export_prometheus_rules(
     spec: Annotated[
         Path | None,
-        typer.Option(help="Project spec with monitoring.alerts (default: MODELYARD_SPEC_FILE)."),
+        typer.Option(
+            help="Project spec with monitoring.alerts (default: MODELYARD_SPEC_FILE, "
+            "else ./modelyard.yaml when it exists)."
+        ),
     ] = None,
     output: OutputOption = None,
     group: Annotated[str, typer.Option(help="Rule group name.")] = "modelyard",
@@ -57,14 +60,19 @@ def export_prometheus_rules(
     """The spec's alert rules as Prometheus alerting rules (YAML)."""
     from modelyard.domain.alerts import prometheus_rules_yaml
     from modelyard.monitoring.alerting import load_monitoring_config
+    from modelyard.spec.template import SPEC_FILENAME
 
     settings = load_settings()
+    if spec is None and settings.spec_file is None and Path(SPEC_FILENAME).is_file():
+        spec = Path(SPEC_FILENAME)  # like `train` and `datasets add`
     if spec is not None:
         settings = settings.model_copy(update={"spec_file": spec})
     with reported():
         if settings.spec_file is None:
             raise InvalidInputError(
-                "no spec: give --spec FILE or set MODELYARD_SPEC_FILE", field="spec"
+                f"no spec: give --spec FILE, set MODELYARD_SPEC_FILE or run in a folder "
+                f"with {SPEC_FILENAME}",
+                field="spec",
             )
         config = load_monitoring_config(settings)
         text = prometheus_rules_yaml(config.rules, group=group)
