@@ -17,14 +17,6 @@ from modelyard.store.orm import DatasetVersionRow
 from modelyard.workspace import Workspace
 
 
-@pytest.fixture
-def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
-    monkeypatch.setenv("MODELYARD_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("COLUMNS", "250")
-    monkeypatch.chdir(tmp_path)
-    return CliRunner()
-
-
 def add(cli: CliRunner, path: Path, name: str = "quickstart") -> None:
     added = cli.invoke(app, ["datasets", "add", str(path), "--name", name])
     assert added.exit_code == 0, added.output

@@ -102,14 +102,6 @@ def test_trials_are_child_runs_of_the_training_run(ws: Workspace, tmp_path: Path
     assert service.reproduce(run.id)["matched"]
 
 
-@pytest.fixture
-def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
-    monkeypatch.setenv("MODELYARD_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("COLUMNS", "250")
-    monkeypatch.chdir(tmp_path)
-    return CliRunner()
-
-
 def test_runs_list_and_show_mark_the_trials(cli: CliRunner, tmp_path: Path) -> None:
     csv = write_dataset(tmp_path / "cancer.csv")
     assert cli.invoke(app, ["datasets", "add", str(csv), "--name", "cancer"]).exit_code == 0

@@ -26,14 +26,6 @@ VIOLATIONS = [
 ]
 
 
-@pytest.fixture
-def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
-    monkeypatch.setenv("MODELYARD_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("COLUMNS", "250")
-    monkeypatch.chdir(tmp_path)
-    return CliRunner()
-
-
 def write_spec(path: Path, **data: Any) -> Path:
     """The template, made fast: one candidate, one seed, few bootstrap resamples."""
     spec = yaml.safe_load(spec_template())
