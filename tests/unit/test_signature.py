@@ -595,3 +595,26 @@ def test_numeric_fast_path_matches_the_general_path() -> None:
     assert sigmod.validate_records(sig, records).equals(slow)
     for bad in ({"a": True}, {"b": 1.5}, {"a": None}, {"c": "1"}, {"a": float("inf")}):
         assert sigmod._numeric_fast_path(sig, [{**records[0], **bad}]) is None
+
+
+def test_float_frame_is_the_frame_pandas_builds() -> None:
+    import numpy as np
+    import pandas as pd
+
+    from modelyard.domain.signature import _float_frame_public, float_frame
+
+    columns = pd.Index(["a", "b", "c"])
+    for rows in (1, 7):
+        matrix = np.arange(rows * 3, dtype=np.float64).reshape(rows, 3)
+        fast, public = float_frame(matrix, columns), _float_frame_public(matrix, columns)
+        pd.testing.assert_frame_equal(fast, public)
+        assert list(fast.dtypes) == [np.float64] * 3
+        assert isinstance(fast.index, pd.RangeIndex) and len(fast) == rows
+        fast["b"] = fast["b"].astype(np.int64)  # what validation does for integer columns
+        public["b"] = public["b"].astype(np.int64)
+        pd.testing.assert_frame_equal(fast, public)
+        np.testing.assert_array_equal(fast.to_numpy(dtype=np.float64), matrix)
+        pd.testing.assert_frame_equal(
+            pd.concat([fast, fast], ignore_index=True),
+            pd.concat([public, public], ignore_index=True),
+        )

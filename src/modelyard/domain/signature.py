@@ -360,6 +360,41 @@ def column_index(columns: tuple[str, ...]) -> pd.Index:
     return pd.Index(list(columns))
 
 
+def _float_frame_public(matrix: npt.NDArray[np.float64], columns: pd.Index) -> pd.DataFrame:
+    return pd.DataFrame(matrix, columns=columns, copy=False)
+
+
+try:  # pandas internals: one block, no consolidation or integrity checks (~2.5x faster)
+    from pandas._libs.internals import BlockPlacement
+    from pandas.core.internals import BlockManager
+    from pandas.core.internals.blocks import new_block_2d
+
+    def _float_frame_direct(matrix: npt.NDArray[np.float64], columns: pd.Index) -> pd.DataFrame:
+        block = new_block_2d(matrix.T, placement=BlockPlacement(slice(0, matrix.shape[1])))
+        manager = BlockManager((block,), [columns, pd.RangeIndex(matrix.shape[0])])
+        frame: pd.DataFrame = pd.DataFrame._from_mgr(  # type: ignore[attr-defined]
+            manager, axes=manager.axes
+        )
+        return frame
+
+    _probe = np.arange(6, dtype=np.float64).reshape(3, 2)
+    _probe_columns = pd.Index(["a", "b"])
+    if not _float_frame_direct(_probe, _probe_columns).equals(
+        _float_frame_public(_probe, _probe_columns)
+    ):  # a pandas whose internals changed meaning: use the public constructor
+        raise ImportError("pandas internals differ")
+    _float_frame = _float_frame_direct
+except (ImportError, AttributeError, TypeError):  # pragma: no cover - depends on pandas
+    _float_frame = _float_frame_public
+
+
+def float_frame(matrix: npt.NDArray[np.float64], columns: pd.Index) -> pd.DataFrame:
+    """The frame of a C-ordered 2-D float64 ``matrix`` with ``columns`` on a RangeIndex,
+    as ``pd.DataFrame(matrix, columns=columns, copy=False)`` builds it, in a third of
+    the time (the serving hot path builds one per request)."""
+    return _float_frame(matrix, columns)
+
+
 def _numeric_fast_path(signature: Signature, records: list[Any]) -> pd.DataFrame | None:
     """The frame for clean all-numeric rows, built in one array (the serving hot path).
 
@@ -384,7 +419,7 @@ def _numeric_fast_path(signature: Signature, records: list[Any]) -> pd.DataFrame
     matrix = np.array(rows, dtype=np.float64)
     if not np.isfinite(matrix).all():
         return None
-    frame = pd.DataFrame(matrix, columns=column_index(tuple(columns)), copy=False)
+    frame = float_frame(matrix, column_index(tuple(columns)))
     for j, spec in enumerate(specs):
         if spec.type == "integer":
             column = matrix[:, j]

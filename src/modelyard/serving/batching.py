@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from modelyard.domain.signature import float_frame
 from modelyard.runtime.base import LoadedModel, Prediction
 
 
@@ -52,7 +53,7 @@ def combine(frames: list[pd.DataFrame], all_float: bool) -> pd.DataFrame:
     array (several times cheaper than ``pd.concat`` for a few small frames)."""
     if all_float:
         matrix = np.vstack([f.to_numpy(dtype=np.float64, copy=False) for f in frames])
-        return pd.DataFrame(matrix, columns=frames[0].columns, copy=False)
+        return float_frame(matrix, frames[0].columns)
     return pd.concat(frames, ignore_index=True)
 
 
