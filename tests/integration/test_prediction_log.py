@@ -291,3 +291,31 @@ def test_a_record_larger_than_a_segment_gets_a_segment_of_its_own(tmp_path: Path
     ids = [r["request_id"] for p in segments for r in read_segment(p)]
     assert sorted(ids) == ["req-1", "req-2", "req-3"]
     assert len(segments) == 3 and max(p.stat().st_size for p in segments) > 10_000
+
+
+@pytest.mark.parametrize("idle", [True, False])
+def test_a_failing_store_gets_at_most_one_catch_up_child_per_lag_limit(
+    settings: Settings, idle: bool
+) -> None:
+    from modelyard.monitoring.ship_worker import ShipperProcess
+
+    settings = settings.model_copy(update={"ship_max_lag_s": 5.0, "ship_idle_priority": idle})
+    spool = Spool(settings.resolved_spool_dir)
+    spool.append(record(1))
+    spool.seal()
+    [sealed] = pending_segments(settings.resolved_spool_dir)
+    os.utime(sealed, (time.time() - 60, time.time() - 60))
+    shipper = ShipperProcess(settings)  # no store was ever created: shipping fails
+    try:
+        shipper.check_backlog()
+        if idle:
+            assert shipper.catch_up is not None
+            shipper.catch_up.wait(60)  # it failed and exited; the backlog is still old
+        shipper.check_backlog()
+        shipper.check_backlog()
+        # without idle priority the shipper already runs at nice +10: no catch-up at all
+        assert shipper.catch_ups == (1 if idle else 0)
+        assert pending_segments(settings.resolved_spool_dir) == [sealed]  # nothing lost
+    finally:
+        shipper.stop()
+        spool.close()

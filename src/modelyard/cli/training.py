@@ -101,12 +101,12 @@ def train(
 
 def _warn_if_overridden(ref: str, expectations: dict[str, Any] | None) -> None:
     """Say so when a run trained on data that fails its expectations (the override)."""
+    from modelyard.data.summary import violations_summary
+
     if not (expectations or {}).get("overridden"):
         return
     assert expectations is not None
-    failed = "; ".join(
-        f"{v['column']}: {v['rule']} ({v['count']})" for v in expectations["violations"]
-    )
+    failed = violations_summary(expectations["violations"], rows=False)
     console.print(
         f"[yellow]warning:[/] trained on {escape(ref)} although it fails its expectations "
         f"({escape(failed)}); --allow-failed-expectations is recorded in the run"

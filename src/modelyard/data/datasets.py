@@ -31,7 +31,7 @@ from modelyard.data.expectations import check_expectations
 from modelyard.data.profile import profile_frame
 from modelyard.data.readers import infer_schema, read_table_bytes
 from modelyard.data.schema_diff import category_sets, diff_schemas
-from modelyard.data.summary import profile_summary
+from modelyard.data.summary import profile_summary, violations_summary
 from modelyard.domain.entities import DatasetVersion
 from modelyard.domain.refs import check_name
 from modelyard.errors import InvalidInputError
@@ -201,10 +201,7 @@ def expectations_for_training(
     ]
     passed = bool(report["passed"])
     if not passed and not allow_failed:
-        named = "; ".join(
-            f"{v['column']}: {v['rule']} ({v['count']} {'row' if v['count'] == 1 else 'rows'})"
-            for v in violations[:MAX_VIOLATIONS_NAMED]
-        )
+        named = violations_summary(violations[:MAX_VIOLATIONS_NAMED])
         more = len(violations) - MAX_VIOLATIONS_NAMED
         if more > 0:
             named += f"; and {more} more"

@@ -8,7 +8,7 @@ the CLI prints the lines, the HTTP API returns the dicts.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 #: At most this many columns are named in a line about null rates.
@@ -101,6 +101,17 @@ def schema_diff_lines(diff: Mapping[str, Any]) -> list[str]:
     if diff.get("breaking"):
         lines.append("breaking: models trained on the previous version may not accept this one")
     return lines
+
+
+def violations_summary(violations: Iterable[Mapping[str, Any]], *, rows: bool = True) -> str:
+    """``"age: max (5 rows); region: allowed (1 row)"`` (``rows=False``: ``"age: max
+    (5)"``): what a refused or forced training says about the failed expectations."""
+    parts = []
+    for v in violations:
+        count = v.get("count")
+        unit = (" row" if count == 1 else " rows") if rows else ""
+        parts.append(f"{v.get('column')}: {v.get('rule')} ({count}{unit})")
+    return "; ".join(parts)
 
 
 def violation_lines(report: Mapping[str, Any]) -> list[str]:

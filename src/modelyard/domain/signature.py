@@ -383,16 +383,12 @@ try:  # pandas internals: one block, no consolidation or integrity checks (~2.5x
         _float_frame_public(_probe, _probe_columns)
     ):  # a pandas whose internals changed meaning: use the public constructor
         raise ImportError("pandas internals differ")
-    _float_frame = _float_frame_direct
+    float_frame = _float_frame_direct
 except (ImportError, AttributeError, TypeError):  # pragma: no cover - depends on pandas
-    _float_frame = _float_frame_public
-
-
-def float_frame(matrix: npt.NDArray[np.float64], columns: pd.Index) -> pd.DataFrame:
-    """The frame of a C-ordered 2-D float64 ``matrix`` with ``columns`` on a RangeIndex,
-    as ``pd.DataFrame(matrix, columns=columns, copy=False)`` builds it, in a third of
-    the time (the serving hot path builds one per request)."""
-    return _float_frame(matrix, columns)
+    float_frame = _float_frame_public
+#: ``float_frame(matrix, columns)``: the frame of a C-ordered 2-D float64 ``matrix`` with
+#: ``columns`` on a RangeIndex, as ``pd.DataFrame(matrix, columns=columns, copy=False)``
+#: builds it, in a third of the time (the serving hot path builds one per request).
 
 
 def _numeric_fast_path(signature: Signature, records: list[Any]) -> pd.DataFrame | None:

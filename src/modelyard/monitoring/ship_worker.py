@@ -38,8 +38,9 @@ CATCH_UP = "--catch-up"
 BACKLOG_CHECK_S = 1.0  # how often the server looks at the age of the backlog
 
 
-def run(settings: Settings, parent_pid: int, stop: threading.Event) -> None:
-    """Ship every ``ship_interval_s`` until ``stop`` is set or the parent exits."""
+def run(settings: Settings, parent_pid: int, stop: threading.Event, *, once: bool = False) -> None:
+    """Ship every ``ship_interval_s`` until ``stop`` is set or the parent exits
+    (``once``: one pass, for the catch-up child)."""
     store = open_store(settings, migrate=False)
     try:
         while not stop.is_set() and os.getppid() == parent_pid:
@@ -47,6 +48,8 @@ def run(settings: Settings, parent_pid: int, stop: threading.Event) -> None:
                 ship_pending(store, settings.resolved_spool_dir)
             except Exception:  # noqa: BLE001 - a store outage only grows the spool
                 log.exception("shipping prediction records failed; will retry")
+            if once:
+                return
             stop.wait(settings.ship_interval_s)
     finally:
         store.close()
@@ -75,22 +78,14 @@ def main() -> None:
     positional = [a for a in args if a != CATCH_UP]
     parent = int(positional[0]) if positional else os.getppid()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C goes to the server, which stops us
-    if catch_up:
-        lower_priority(idle=False)
-        store = open_store(settings, migrate=False)
-        try:
-            ship_pending(store, settings.resolved_spool_dir)
-        finally:
-            store.close()
-        return
     stop = threading.Event()
 
     def on_term(signum: int, frame: FrameType | None) -> None:
         stop.set()
 
     signal.signal(signal.SIGTERM, on_term)
-    lower_priority(idle=settings.ship_idle_priority)
-    run(settings, parent, stop)
+    lower_priority(idle=settings.ship_idle_priority and not catch_up)
+    run(settings, parent, stop, once=catch_up)
 
 
 class ShipperProcess:
@@ -110,6 +105,7 @@ class ShipperProcess:
         self._lock = threading.Lock()
         self._stopped = False
         self._checked_at = 0.0
+        self._caught_up_at = float("-inf")
 
     def ensure_running(self) -> None:
         """Start the child, or start it again if it exited (logged); start a catch-up
@@ -134,11 +130,17 @@ class ShipperProcess:
                 self._check_backlog_locked()
 
     def _check_backlog_locked(self) -> None:
+        """At most one catch-up child per ``ship_max_lag_s``: during a store outage the
+        backlog ages too, and a child started every check would only fail again."""
         now = time.monotonic()
         if now - self._checked_at < BACKLOG_CHECK_S:
             return
         self._checked_at = now
+        if not self.settings.ship_idle_priority:  # the shipper already runs at nice +10
+            return
         if self.catch_up is not None and self.catch_up.poll() is None:
+            return
+        if now - self._caught_up_at < self.settings.ship_max_lag_s:
             return
         age = oldest_pending_age(self.settings.resolved_spool_dir, own_pid=os.getpid())
         if age > self.settings.ship_max_lag_s:
@@ -149,6 +151,7 @@ class ShipperProcess:
                 self.settings.ship_max_lag_s,
             )
             self.catch_ups += 1
+            self._caught_up_at = now
             self.catch_up = self._spawn(CATCH_UP)
 
     def _spawn(self, *flags: str) -> subprocess.Popen[bytes]:

@@ -64,10 +64,7 @@ class Spool:
         self.appended = 0
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
-            probe = self.directory / f".probe-{os.getpid()}"
-            probe.write_bytes(b"")
-            probe.unlink()
-            self._segment = self._new_segment(segment_bytes)
+            self._segment = self._new_segment(segment_bytes)  # also the writability probe
         except OSError as exc:
             raise SpoolUnavailable(
                 f"prediction spool directory {self.directory} is not writable ({exc.strerror}); "

@@ -36,6 +36,7 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, NotRequired, Required, TypedDict
 
+from modelyard.data.summary import violations_summary
 from modelyard.errors import InvalidInputError
 
 #: CI width above which a metric's interval is called wide (metrics on a 0..1 scale).
@@ -650,10 +651,7 @@ def _expectations_text(expectations: Mapping[str, Any]) -> str | None:
 
 
 def _violations_text(expectations: Mapping[str, Any]) -> str:
-    return "; ".join(
-        f"{v.get('column')}: {v.get('rule')} ({v.get('count')} rows)"
-        for v in (_map(v) for v in _seq(expectations.get("violations")))
-    )
+    return violations_summary(_map(v) for v in _seq(expectations.get("violations")))
 
 
 # --- SVG charts --------------------------------------------------------------------------
