@@ -181,3 +181,30 @@ def test_monitor_cli_json_has_quality_and_cost(settings: Settings, client: TestC
     assert summary["prediction_count"] == 2
     assert summary["live_quality"]["source"] == "none"  # 2 rows: too few to estimate
     assert summary["cost"]["total"]["requests"] == 2 and summary["cost"]["priced"] is True
+
+
+def test_monitor_cli_reads_the_spec_like_the_server(
+    settings: Settings, client: TestClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without MODELYARD_SPEC_FILE, ./modelyard.yaml (or --spec) gives the cost model."""
+    assert client.post("/v1/endpoints/ep/predict", json={"inputs": [ROW]}).status_code == 200
+    client.get("/v1/endpoints/ep/monitor")  # ships the spool
+    assert settings.spec_file is not None
+    env = {"MODELYARD_HOME": str(settings.home)}
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    bare = CliRunner().invoke(cli, ["monitor", "ep", "--json"], env=env)
+    assert bare.exit_code == 0, bare.output
+    assert json.loads(bare.stdout)["cost"]["priced"] is False
+
+    given = CliRunner().invoke(
+        cli, ["monitor", "ep", "--json", "--spec", str(settings.spec_file)], env=env
+    )
+    assert given.exit_code == 0, given.output
+    assert json.loads(given.stdout)["cost"]["priced"] is True
+
+    (elsewhere / "modelyard.yaml").write_text(settings.spec_file.read_text())
+    found = CliRunner().invoke(cli, ["monitor", "ep", "--json"], env=env)
+    assert found.exit_code == 0, found.output
+    assert json.loads(found.stdout)["cost"]["priced"] is True

@@ -228,3 +228,9 @@ def test_two_workers_serve_and_log_every_request(settings: Settings) -> None:
         timeout=120,
     )
     assert json.loads(done.stdout)["prediction_count"] == 20
+
+
+def test_a_list_label_says_how_to_label_each_row(client: TestClient) -> None:
+    r = client.post("/v1/endpoints/ep/feedback", json={"request_id": "a", "label": [1, 0]})
+    assert r.status_code == 422
+    assert '"row"' in r.json()["error"]["message"]

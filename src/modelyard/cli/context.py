@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import orjson
@@ -44,13 +45,27 @@ def load_settings() -> Settings:
         raise typer.Exit(2) from None
 
 
+def spec_settings(spec: Path | None) -> Settings:
+    """Settings whose ``spec_file`` is ``spec``, else ``MODELYARD_SPEC_FILE``, else
+    ``./modelyard.yaml`` when it exists (as ``train`` and ``datasets add`` find it)."""
+    from modelyard.spec.template import SPEC_FILENAME
+
+    settings = load_settings()
+    if spec is None and settings.spec_file is None and Path(SPEC_FILENAME).is_file():
+        spec = Path(SPEC_FILENAME)
+    if spec is not None:
+        settings = settings.model_copy(update={"spec_file": spec})
+    return settings
+
+
 @contextmanager
-def workspace() -> Iterator[Workspace]:
-    """Open the workspace the environment describes; map errors to messages and exit codes."""
+def workspace(settings: Settings | None = None) -> Iterator[Workspace]:
+    """Open the workspace of ``settings`` (default: the environment's); map errors to
+    messages and exit codes."""
     from modelyard.workspace import Workspace
 
     with reported():
-        ws = Workspace(load_settings())
+        ws = Workspace(settings or load_settings())
         try:
             yield ws
         finally:

@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from modelyard.cli.context import err_console, load_settings, reported
+from modelyard.cli.context import err_console, reported, spec_settings
 from modelyard.errors import InvalidInputError
 
 export_app = typer.Typer(help="Export monitoring to Grafana and Prometheus.", no_args_is_help=True)
@@ -62,11 +62,7 @@ def export_prometheus_rules(
     from modelyard.monitoring.alerting import load_monitoring_config
     from modelyard.spec.template import SPEC_FILENAME
 
-    settings = load_settings()
-    if spec is None and settings.spec_file is None and Path(SPEC_FILENAME).is_file():
-        spec = Path(SPEC_FILENAME)  # like `train` and `datasets add`
-    if spec is not None:
-        settings = settings.model_copy(update={"spec_file": spec})
+    settings = spec_settings(spec)
     with reported():
         if settings.spec_file is None:
             raise InvalidInputError(

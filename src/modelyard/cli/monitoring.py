@@ -8,8 +8,9 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from modelyard.cli.context import console, print_json, workspace
+from modelyard.cli.context import console, print_json, spec_settings, workspace
 from modelyard.errors import InvalidInputError
+from modelyard.settings import Settings
 
 privacy_app = typer.Typer(help="Subject data: the right to be forgotten.", no_args_is_help=True)
 
@@ -20,8 +21,18 @@ def monitor(
     window: Annotated[str, typer.Option(help="Drift window, e.g. 30m, 24h, 7d.")] = "24h",
     output: Annotated[Path | None, typer.Option(help="HTML file for 'report'.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
+    spec: Annotated[
+        Path | None,
+        typer.Option(
+            help="Spec whose monitoring section (cost models, drift thresholds) applies "
+            "(default: MODELYARD_SPEC_FILE, else ./modelyard.yaml when it exists)."
+        ),
+    ] = None,
 ) -> None:
-    """Summarise an endpoint (`monitor EP`) or write its drift report (`monitor report EP`)."""
+    """Summarise an endpoint (`monitor EP`) or write its drift report (`monitor report EP`).
+
+    The cost models and drift thresholds come from the same spec the server runs with,
+    so the numbers match the server's."""
     from modelyard.monitoring.alerting import load_monitoring_config
     from modelyard.monitoring.drift_service import DriftService, parse_window
     from modelyard.monitoring.service import MonitoringService
@@ -30,22 +41,25 @@ def monitor(
     if target == "report":
         if endpoint is None or output is None:
             raise typer.BadParameter("usage: modelyard monitor report ENDPOINT --output FILE.html")
-        _report(endpoint, window, output)
+        _report(endpoint, window, output, spec_settings(spec))
         return
     if endpoint is not None:
         raise typer.BadParameter(f"unexpected extra argument {endpoint!r}")
-    with workspace() as ws:
+    with workspace(spec_settings(spec)) as ws:
         ship_pending(ws.store, ws.settings.resolved_spool_dir)
         config = load_monitoring_config(ws.settings)
         summary = MonitoringService(
             ws.store, cost_models=config.cost_models, min_labels=ws.settings.quality_min_labels
         ).summary(target)
         try:
-            drift = DriftService(ws.store, ws.registry).summary(target, parse_window(window))
+            drift = DriftService(ws.store, ws.registry, config.drift).summary(
+                target, parse_window(window)
+            )
             summary["drift"] = {
                 "status": drift["status"],
                 "drivers": list(drift["drivers"]),
                 "drifted_columns": list(drift["drifted_columns"]),
+                "reasons": list(drift["reasons"]),
                 "window": window,
             }
         except InvalidInputError as exc:
@@ -83,20 +97,24 @@ def monitor(
     shown = drift_info["status"]
     if drift_info.get("drivers"):
         shown += f" (drivers: {', '.join(drift_info['drivers'])})"
+    elif drift_info.get("drifted_columns"):  # drifted, but in columns the model barely uses
+        shown += f": {'; '.join(drift_info['reasons'])}"
     elif drift_info.get("reason"):
         shown += f": {drift_info['reason']}"
     table.add_row(f"drift ({window})", shown)
     console.print(table)
 
 
-def _report(endpoint: str, window: str, output: Path) -> None:
+def _report(endpoint: str, window: str, output: Path, settings: Settings) -> None:
+    from modelyard.monitoring.alerting import load_monitoring_config
     from modelyard.monitoring.drift_service import PREDICTION, DriftService, parse_window
     from modelyard.monitoring.shipper import ship_pending
     from modelyard.reports.drift_html import render_drift_report
 
-    with workspace() as ws:
+    with workspace(settings) as ws:
         ship_pending(ws.store, ws.settings.resolved_spool_dir)
-        service = DriftService(ws.store, ws.registry)
+        config = load_monitoring_config(ws.settings)
+        service = DriftService(ws.store, ws.registry, config.drift)
         version, report, frame = service.endpoint_drift(endpoint, parse_window(window))
         pii = tuple(ws.endpoints.get(endpoint).config.get("pii_columns", ()))
         reference = service.reference_frame(version, pii)

@@ -67,7 +67,11 @@ def parse_feedback(payload: object) -> list[dict[str, Any]]:
         if not isinstance(rid, str) or not 0 < len(rid) <= 64:
             raise InvalidInputError(f"{where}.request_id must be a string id", field="request_id")
         if "label" not in item or isinstance(item["label"], dict | list):
-            raise InvalidInputError(f"{where}.label must be a scalar", field="label")
+            raise InvalidInputError(
+                f"{where}.label must be one value (a scalar); for a request of several "
+                'rows, send one item per row with its index in "row"',
+                field="label",
+            )
         row = item.get("row", 0)
         if not isinstance(row, int) or isinstance(row, bool) or row < 0:
             raise InvalidInputError(f"{where}.row must be a non-negative integer", field="row")
