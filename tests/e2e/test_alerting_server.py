@@ -223,11 +223,12 @@ def test_export_commands_write_valid_yaml_and_json(tmp_path: Path) -> None:
     result = runner.invoke(cli, ["export", "prometheus-rules", "--spec", str(spec)], env=env)
     assert result.exit_code == 0, result.output
     document = yaml.safe_load(result.stdout)
-    (rule,) = document["groups"][0]["rules"]
+    rule, acc = document["groups"][0]["rules"]
     assert rule["alert"] == "p99" and rule["for"] == "2m"
     assert rule["labels"] == {"team": "risk", "severity": "critical"}
     assert "modelyard_request_duration_seconds_bucket" in rule["expr"]
-    assert "'acc' skipped" in result.stdout
+    assert acc["expr"] == "max by (endpoint) (modelyard_estimated_accuracy) < 0.8"
+    assert "skipped" not in result.stdout
 
     out = tmp_path / "out" / "rules.yaml"
     env_spec = {**env, "MODELYARD_SPEC_FILE": str(spec)}

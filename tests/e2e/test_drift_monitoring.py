@@ -40,7 +40,12 @@ def rows(n: int, seed: int, shift: int = 0) -> list[dict[str, object]]:
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    settings = Settings(home=tmp_path / "home", drift_interval_s=1.5, ship_interval_s=0.05)
+    settings = Settings(
+        home=tmp_path / "home",
+        drift_interval_s=1.5,
+        ship_interval_s=0.05,
+        outbound_allowlist=["127.0.0.1"],
+    )
     with Workspace(settings) as ws:
         ws.add_dataset(write_quickstart_csv(tmp_path / "d.csv", n_rows=3000), "d")
         ws.train("d", "target", "logistic_regression", "m")
@@ -62,6 +67,12 @@ def send(client: TestClient, endpoint: str, batch: list[dict[str, object]]) -> N
 def test_shifted_traffic_is_flagged_with_its_driver(settings: Settings, tmp_path: Path) -> None:
     with TestClient(create_app(settings), base_url="http://localhost") as client:
         client.headers["Authorization"] = f"Bearer {read_credentials(settings)}"
+        hook = {
+            "name": "drift",
+            "url": "http://127.0.0.1:9/hook",
+            "event_types": ["drift.detected"],
+        }
+        assert client.post("/v1/webhooks", json=hook).status_code == 201
         send(client, "ep", rows(40, seed=11))
         few = client.get("/v1/endpoints/ep/drift?window=1h").json()
         assert few["status"] == "insufficient_data"
@@ -77,10 +88,22 @@ def test_shifted_traffic_is_flagged_with_its_driver(settings: Settings, tmp_path
         while 'modelyard_drift_status{endpoint="ep"} 1.0' not in client.get("/metrics").text:
             assert time.monotonic() < deadline, "drift gauge never published"
             time.sleep(0.2)
-        assert (
-            'modelyard_drift_score{column="support_calls",endpoint="ep"}'
-            in client.get("/metrics").text
-        )
+        metrics = client.get("/metrics").text
+        assert 'modelyard_drift_score{column="support_calls",endpoint="ep"}' in metrics
+        estimated = [
+            line
+            for line in metrics.splitlines()
+            if line.startswith('modelyard_estimated_accuracy{endpoint="ep"}')
+        ]
+        assert estimated and 0.5 < float(estimated[0].split()[-1]) <= 1.0, estimated
+        assert 'modelyard_live_accuracy{endpoint="ep"} NaN' in metrics  # no feedback yet
+        time.sleep(2 * settings.drift_interval_s)  # later checks: still drifting, no new event
+        sent = [
+            d
+            for d in client.get("/v1/webhooks/deliveries").json()["deliveries"]
+            if d["event_type"] == "drift.detected"
+        ]
+        assert len(sent) == 1, sent
     env = {**os.environ, "MODELYARD_HOME": str(settings.home), "COLUMNS": "200"}
     out = tmp_path / "drift.html"
     done = subprocess.run(

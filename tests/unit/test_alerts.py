@@ -12,6 +12,7 @@ import yaml
 
 from modelyard.domain.alerts import (
     ALERT_METRICS,
+    PROMETHEUS_METRICS,
     AlertRule,
     AlertState,
     evaluate,
@@ -330,8 +331,18 @@ def test_prometheus_rules_structure_and_expressions() -> None:
     assert yaml.safe_load(yaml.safe_dump(document)) == document
     [group] = document["groups"]
     by_name = {r["alert"]: r for r in group["rules"]}
-    assert list(by_name) == ["slow", "median", "errors", "quiet", "spike", "drifting", "age"]
-    assert len(skipped) == 2 and "'acc'" in skipped[0] and "'money'" in skipped[1]
+    assert list(by_name) == [
+        "slow",
+        "median",
+        "errors",
+        "quiet",
+        "spike",
+        "drifting",
+        "age",
+        "acc",
+        "money",
+    ]
+    assert skipped == []
 
     slow = by_name["slow"]
     assert slow["expr"] == (
@@ -365,14 +376,17 @@ def test_prometheus_rules_structure_and_expressions() -> None:
         assert r["expr"].count("(") == r["expr"].count(")")
         assert r["labels"]["severity"] in ("info", "warning", "critical")
 
+    assert by_name["acc"]["expr"] == "max by (endpoint) (modelyard_live_accuracy) < 0.8"
+    assert by_name["money"]["expr"] == "max by (endpoint) (modelyard_cost_per_hour_usd) > 10"
     text = prometheus_rules_yaml(rules)
-    assert "# rule 'acc' skipped" in text
     assert yaml.safe_load(text) == document
 
 
-def test_prometheus_expression_none_for_server_only_metrics() -> None:
-    for metric in ("live_accuracy", "estimated_accuracy", "cost_per_request", "cost_per_hour"):
-        assert prometheus_expression(rule(metric=metric)) is None
+def test_every_alert_metric_has_a_prometheus_expression() -> None:
+    """The export covers every rule: each metric has a gauge or counter to read."""
+    assert set(ALERT_METRICS) == PROMETHEUS_METRICS
+    for metric in (*ALERT_METRICS, "drift_score:age"):
+        assert prometheus_expression(rule(metric=metric)) is not None, metric
 
 
 # ------------------------------------------------------------------ Grafana
@@ -397,6 +411,8 @@ def test_grafana_dashboard_panels_and_variables() -> None:
         "Latency p50 / p99",
         "Drift status",
         "Drift scores by column",
+        "Accuracy: live and estimated",
+        "Cost",
         "Cache hit ratio",
         "Batch size",
     ):
@@ -412,6 +428,9 @@ def test_grafana_dashboard_panels_and_variables() -> None:
         "modelyard_drift_score",
         "modelyard_cache_requests_total",
         "modelyard_batch_rows_bucket",
+        "modelyard_live_accuracy",
+        "modelyard_estimated_accuracy",
+        "modelyard_cost_per_hour_usd",
     ):
         assert metric in exprs
     for panel in dashboard["panels"]:

@@ -95,8 +95,19 @@ PROMETHEUS_METRICS: frozenset[str] = frozenset(
         "request_rate",
         "request_volume_anomaly",
         "drift_status",
+        "live_accuracy",
+        "estimated_accuracy",
+        "cost_per_request",
+        "cost_per_hour",
     }
 )
+#: Gauges the server refreshes with each drift check (over its drift window).
+_WINDOW_GAUGES: dict[str, str] = {
+    "live_accuracy": "modelyard_live_accuracy",
+    "estimated_accuracy": "modelyard_estimated_accuracy",
+    "cost_per_request": "modelyard_cost_per_request_usd",
+    "cost_per_hour": "modelyard_cost_per_hour_usd",
+}
 RULE_KEYS: tuple[str, ...] = (
     "name",
     "metric",
@@ -532,9 +543,10 @@ def volume_zscore(count: float, history: Sequence[float]) -> float | None:
 def prometheus_expression(rule: AlertRule) -> str | None:
     """The PromQL condition of ``rule`` over the server's metrics (``None``: no equivalent).
 
-    Drift rules read the server's drift gauges, which already summarise its drift
-    window, so their ``window`` is not used; ``drift_status`` ignores -1 (insufficient
-    data), as :func:`evaluate` ignores ``None``.
+    Drift, quality and cost rules read the server's gauges, which already summarise
+    its drift window, so their ``window`` is not used; ``drift_status`` ignores -1
+    (insufficient data) and the others are NaN when unknown, as :func:`evaluate`
+    ignores ``None``.
     """
     w = rule.window
     sel = _matchers(endpoint=rule.endpoint)
@@ -558,6 +570,8 @@ def prometheus_expression(rule: AlertRule) -> str | None:
         return f"({count} - avg_over_time({past})) / clamp_min(stddev_over_time({past}), 1) {op}"
     if rule.metric == "drift_status":
         return f"max by (endpoint) (modelyard_drift_status{sel} >= 0) {op}"
+    if rule.metric in _WINDOW_GAUGES:
+        return f"max by (endpoint) ({_WINDOW_GAUGES[rule.metric]}{sel}) {op}"
     column = rule.drift_column
     if column is not None:
         sel = _matchers(endpoint=rule.endpoint, column=column)
@@ -636,8 +650,8 @@ def grafana_dashboard(
     Variables: ``datasource`` (any Prometheus data source) and ``endpoint`` (multi-select
     with "All"; its values are ``endpoints`` when given, else queried from
     ``label_values(modelyard_requests_total, endpoint)``). Panels: request rate,
-    error rate, p50/p99 latency, drift status, drift scores, cache hit ratio, batch
-    size, endpoint readiness.
+    error rate, p50/p99 latency, drift status, drift scores, live and estimated
+    accuracy, cost, cache hit ratio, batch size, endpoint readiness.
     """
     panels = [
         _panel(
@@ -699,6 +713,34 @@ def grafana_dashboard(
             ],
             unit="none",
             description="Per-column drift effect size (normalised Wasserstein or Jensen-Shannon).",
+        ),
+        _panel(
+            "Accuracy: live and estimated",
+            [
+                (f"max by (endpoint) (modelyard_live_accuracy{{{_SEL}}})", "live {{endpoint}}"),
+                (
+                    f"max by (endpoint) (modelyard_estimated_accuracy{{{_SEL}}})",
+                    "estimated {{endpoint}}",
+                ),
+            ],
+            unit="percentunit",
+            description="Accuracy from feedback labels, and estimated from the model's "
+            "confidences while labels are missing (drift window).",
+        ),
+        _panel(
+            "Cost",
+            [
+                (
+                    f"max by (endpoint) (modelyard_cost_per_hour_usd{{{_SEL}}})",
+                    "per hour {{endpoint}}",
+                ),
+                (
+                    f"max by (endpoint) (modelyard_cost_per_request_usd{{{_SEL}}})",
+                    "per request {{endpoint}}",
+                ),
+            ],
+            unit="currencyUSD",
+            description="Cost from the spec's cost model and measured compute (drift window).",
         ),
         _panel(
             "Cache hit ratio",

@@ -34,6 +34,13 @@ State and notification
     enqueues the ``alert.firing``/``alert.resolved`` webhook deliveries, so a restart
     neither loses nor repeats a notification. On PostgreSQL an advisory lock serialises
     passes of several replicas. Each event is also logged as one JSON line.
+
+``drift.detected``
+    Sent when the server's periodic drift check (every ``MODELYARD_DRIFT_INTERVAL_S``
+    over ``MODELYARD_DRIFT_WINDOW_S``) sees an endpoint's verdict turn to drift, with
+    the drivers and drifted columns; once per episode. Its state is kept like a rule's,
+    under :data:`DRIFT_EVENT_RULE` (not listed by ``/v1/alerts``), so several workers
+    and restarts send it once. It needs no rule in the spec.
 """
 
 from __future__ import annotations
@@ -90,6 +97,8 @@ MAX_HISTORY_WINDOWS = 500
 SETTLE_S = 120.0
 #: Seconds a drift result is reused for.
 DRIFT_TTL_S = 60.0
+#: The built-in rule whose state deduplicates ``drift.detected`` (see the module docstring).
+DRIFT_EVENT_RULE = "builtin.drift-detected"
 WEBHOOK_KEYS: tuple[str, ...] = ("name", "url", "event_types", "secret")
 _SEVERITY_LEVEL = {"info": logging.INFO, "warning": logging.WARNING, "critical": logging.ERROR}
 
@@ -593,6 +602,44 @@ class AlertingService:
         for event in events:
             _log_event(event)
         return events
+
+    def record_drift(
+        self, endpoint: str, report: Mapping[str, Any], window_s: float, now: float | None = None
+    ) -> bool:
+        """Advance ``endpoint``'s ``drift.detected`` state with a drift summary; enqueue
+        the event when the verdict turns to drift. Returns whether it was sent."""
+        now = self.clock() if now is None else now
+        rule = AlertRule(
+            name=DRIFT_EVENT_RULE,
+            metric="drift_status",
+            comparison=">=",
+            threshold=1.0,
+            window=f"{max(int(window_s), 1)}s",
+        )
+        value = {"ok": 0.0, "drift": 1.0}.get(str(report.get("status")))  # else: no verdict
+        payload = {
+            "endpoint": endpoint,
+            "model": report.get("model"),
+            "window_seconds": window_s,
+            "window_rows": report.get("window_rows"),
+            "status": report.get("status"),
+            "drivers": list(report.get("drivers", ())),
+            "drifted_columns": list(report.get("drifted_columns", ())),
+            "reasons": list(report.get("reasons", ())),
+            "at": now,
+        }
+        with self.store.session() as session:
+            repo = AlertRepository(session)
+            repo.lock()
+            state = repo.states().get(fingerprint(rule, endpoint))
+            new, emitted = evaluate(rule, state or AlertState.initial(rule, endpoint), value, now)
+            repo.save_state(new)
+            sent = any(event.status == "firing" for event in emitted)
+            if sent:
+                enqueue(session, "drift.detected", payload)
+        if sent:
+            log.warning("drift.detected %s", json.dumps(payload, sort_keys=True, default=str))
+        return sent
 
     def overview(
         self, *, endpoint: str | None = None, status: str | None = None, limit: int = 50

@@ -7,9 +7,10 @@ import contextlib
 import functools
 import gc
 import logging
+import math
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
-from typing import TypedDict
+from typing import Any, TypedDict
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -40,6 +41,7 @@ from modelyard.monitoring.alerting import (
     sync_spec_webhooks,
 )
 from modelyard.monitoring.drift_service import DriftService
+from modelyard.monitoring.service import MonitoringService
 from modelyard.monitoring.ship_worker import ShipperProcess
 from modelyard.monitoring.shipper import ship_pending
 from modelyard.monitoring.spool import Spool
@@ -102,10 +104,17 @@ async def _every(interval: float, work: Callable[[], None], what: str) -> None:
 
 
 def _drift_gauges(state: State) -> None:
-    """Publish each endpoint's drift verdict and per-column scores as Prometheus gauges."""
+    """Score each endpoint's drift window: publish the verdict, per-column scores, live
+    quality and cost as Prometheus gauges, and send ``drift.detected`` when it turns."""
     metrics = state["metrics"]
     window = timedelta(seconds=state["settings"].drift_window_s)
+    monitoring = MonitoringService(
+        state["store"],
+        cost_models=state["monitoring"].cost_models,
+        min_labels=state["settings"].quality_min_labels,
+    )
     for name in list(state["table"].served):
+        _quality_and_cost_gauges(metrics, name, monitoring.summary(name, window), window)
         try:
             # One thread: drift work must not starve the serving threads.
             with threadpool_limits(limits=1):
@@ -121,6 +130,28 @@ def _drift_gauges(state: State) -> None:
                 score = column.get("js_distance")
             if score is not None:
                 metrics.drift_score.labels(name, column["column"]).set(score)
+        state["alerting"].record_drift(name, report, window.total_seconds())
+
+
+def _quality_and_cost_gauges(
+    metrics: ServingMetrics, endpoint: str, summary: dict[str, Any], window: timedelta
+) -> None:
+    """The ``monitor`` summary's quality and cost as gauges (NaN when unknown)."""
+    quality = summary["live_quality"]
+    realized = quality.get("value") if quality.get("source") == "realized" else None
+    cost = summary["cost"]["total"] if summary["cost"]["priced"] else {}
+    cost_usd = cost.get("cost_usd")
+    values = (
+        (metrics.live_accuracy, realized),
+        (metrics.estimated_accuracy, quality.get("estimated")),
+        (metrics.cost_per_request, cost.get("cost_per_request")),
+        (
+            metrics.cost_per_hour,
+            None if cost_usd is None else cost_usd * 3600 / window.total_seconds(),
+        ),
+    )
+    for gauge, value in values:
+        gauge.labels(endpoint).set(math.nan if value is None else float(value))
 
 
 def _rollout_looks(state: State, rollouts: RolloutService) -> None:

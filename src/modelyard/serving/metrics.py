@@ -87,6 +87,32 @@ class ServingMetrics:
             ["endpoint", "column"],
             registry=self.registry,
         )
+        # Live quality and cost over the drift window, refreshed with the drift check.
+        self.live_accuracy = Gauge(
+            "modelyard_live_accuracy",
+            "Accuracy realized from feedback over the drift window (once enough rows are "
+            "labelled).",
+            ["endpoint"],
+            registry=self.registry,
+        )
+        self.estimated_accuracy = Gauge(
+            "modelyard_estimated_accuracy",
+            "Accuracy estimated from the logged confidences (CBPE) over the drift window.",
+            ["endpoint"],
+            registry=self.registry,
+        )
+        self.cost_per_request = Gauge(
+            "modelyard_cost_per_request_usd",
+            "Mean cost of a request over the drift window, from the spec's cost model.",
+            ["endpoint"],
+            registry=self.registry,
+        )
+        self.cost_per_hour = Gauge(
+            "modelyard_cost_per_hour_usd",
+            "Cost per hour over the drift window, from the spec's cost model.",
+            ["endpoint"],
+            registry=self.registry,
+        )
         self.endpoint_ready = Gauge(
             "modelyard_endpoint_ready",
             "1 when the endpoint's model is loaded and serving.",
