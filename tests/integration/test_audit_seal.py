@@ -13,6 +13,7 @@ from helpers import fitted_logreg
 from modelyard.domain.audit import GENESIS, LEGACY_SEAL_MAC, audit_key, legacy_entry_hash
 from modelyard.errors import IntegrityError
 from modelyard.registry.service import RegistryService
+from modelyard.security.keys import KeyService
 from modelyard.security.rotation import rotate_secret
 from modelyard.settings import Settings
 from modelyard.store.orm import AuditRow, AuditSealRow
@@ -117,6 +118,21 @@ def test_deleting_the_seal_is_detected_and_never_repaired(store: Store) -> None:
     assert _problems(store) == [
         "the audit seal is missing: the newest of the 5 entries cannot be vouched for "
         "(the seal row was deleted)"
+    ]
+
+
+def test_a_new_store_verifies_but_a_wiped_log_and_seal_do_not(store: Store) -> None:
+    """Deleting every entry and the seal must not pass for a new install: API keys and
+    webhooks exist only through audited actions."""
+    assert _problems(store) == []
+    KeyService(store).create(name="ci", role="viewer", actor="alice")
+    assert _problems(store) == []
+    with store.session() as session:
+        session.execute(sa.delete(AuditRow))
+        session.execute(sa.delete(AuditSealRow))
+    assert _problems(store) == [
+        "the audit log and its seal are empty, but the store holds API keys (1), whose "
+        "creation is always audited: the log was wiped"
     ]
 
 

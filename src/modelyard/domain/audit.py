@@ -24,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -272,8 +273,28 @@ def verify_seal(entries: list[AuditEntry], seal: AuditSeal | None, key: bytes) -
     return []
 
 
-def verify_log(entries: list[AuditEntry], seal: AuditSeal | None, key: bytes) -> AuditReport:
-    """The chain and the seal checked together: what ``modelyard audit verify`` reports."""
+def wiped_log_problems(audited: Mapping[str, int]) -> list[str]:
+    """Why an empty, unsealed log cannot be a new install: ``audited`` counts stored
+    things whose creation is always audited (API keys, webhooks, by kind)."""
+    present = {kind: n for kind, n in audited.items() if n > 0}
+    if not present:
+        return []
+    what = " and ".join(f"{kind} ({n})" for kind, n in sorted(present.items()))
+    return [
+        f"the audit log and its seal are empty, but the store holds {what}, whose "
+        "creation is always audited: the log was wiped"
+    ]
+
+
+def verify_log(
+    entries: list[AuditEntry],
+    seal: AuditSeal | None,
+    key: bytes,
+    audited: Mapping[str, int] | None = None,
+) -> AuditReport:
+    """The chain and the seal checked together: what ``modelyard audit verify`` reports.
+
+    ``audited`` (see :func:`wiped_log_problems`) tells a wiped log from a new one."""
     if is_unsealed_legacy_log(entries, seal):
         problem = (
             f"the audit log is not sealed: its {len(entries)} entries carry unkeyed sha256 "
@@ -282,4 +303,6 @@ def verify_log(entries: list[AuditEntry], seal: AuditSeal | None, key: bytes) ->
         )
         return AuditReport(len(entries), [problem], None, legacy=True)
     problems = verify_chain(entries, key) + verify_seal(entries, seal, key)
+    if not entries and seal is None:
+        problems += wiped_log_problems(audited or {})
     return AuditReport(entries=len(entries), problems=problems, seal=seal)

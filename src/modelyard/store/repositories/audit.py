@@ -12,7 +12,7 @@ import json
 import logging
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from modelyard.domain.audit import (
@@ -28,7 +28,7 @@ from modelyard.domain.audit import (
     seal_is_valid,
     verify_log,
 )
-from modelyard.store.orm import AuditRow, AuditSealRow, utcnow
+from modelyard.store.orm import ApiKeyRow, AuditRow, AuditSealRow, WebhookRow, utcnow
 
 #: ``session.info`` key under which ``Store.session()`` passes the audit key.
 AUDIT_KEY_INFO = "modelyard.audit_key"
@@ -213,4 +213,14 @@ class AuditRepository:
         Takes the append lock so the entries and the seal are read as one state.
         """
         self.lock()
-        return verify_log(self.entries(), self.seal(), key if key is not None else self.key)
+        entries, seal = self.entries(), self.seal()
+        audited = self._audited_counts() if not entries and seal is None else None
+        return verify_log(entries, seal, key if key is not None else self.key, audited)
+
+    def _audited_counts(self) -> dict[str, int]:
+        """Stored rows whose creation is always audited (the tables came with the log)."""
+        tables = {"API keys": ApiKeyRow, "webhooks": WebhookRow}
+        return {
+            kind: int(self.session.scalar(select(func.count()).select_from(table)) or 0)
+            for kind, table in tables.items()
+        }
