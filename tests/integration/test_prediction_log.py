@@ -6,8 +6,15 @@ from pathlib import Path
 
 import pytest
 
-from modelyard.monitoring.shipper import ship_pending
-from modelyard.monitoring.spool import Spool, SpoolUnavailable, pending_segments, read_segment
+from modelyard.errors import ConflictError
+from modelyard.monitoring.shipper import ship_all_or_fail, ship_pending
+from modelyard.monitoring.spool import (
+    SegmentLock,
+    Spool,
+    SpoolUnavailable,
+    pending_segments,
+    read_segment,
+)
 from modelyard.settings import Settings
 from modelyard.store.artifacts.local import LocalArtifactStore
 from modelyard.store.db import create_db_engine
@@ -319,3 +326,61 @@ def test_a_failing_store_gets_at_most_one_catch_up_child_per_lag_limit(
     finally:
         shipper.stop()
         spool.close()
+
+
+def test_a_held_segment_is_copied_for_readers_and_left_to_its_holder(
+    store: Store, tmp_path: Path
+) -> None:
+    """The idle-priority shipper child may hold a segment for long under load: readers
+    that must see every record copy it in rather than wait on (or skip) it."""
+    directory = tmp_path / "spool"
+    spool = Spool(directory)
+    for i in range(5):
+        spool.append(record(i))
+    spool.seal()
+    (segment,) = pending_segments(directory)
+    holder = SegmentLock(segment)
+    assert holder.acquire()
+    try:
+        assert ship_pending(store, directory) == 0  # skipped: the holder ships it
+        assert count(store) == 0
+        assert ship_pending(store, directory, include_held=True) == 5
+        assert count(store) == 5 and segment.exists()  # the holder still deletes it
+        with pytest.raises(ConflictError, match="still being shipped; nothing was deleted"):
+            ship_all_or_fail(store, directory, wait_s=0.05)
+    finally:
+        holder.release()
+    assert ship_all_or_fail(store, directory, wait_s=0.05) == 5  # duplicates ignored
+    assert count(store) == 5 and not segment.exists()
+    spool.close()
+
+
+def test_a_seal_returns_only_once_a_concurrent_seal_has_handed_its_segment_over(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A flush's seal racing the periodic one must not list segments before the other
+    has renamed its segment .sealed (the records would be missing from the flush)."""
+    import threading
+
+    from modelyard.monitoring import spool as spool_module
+
+    slow_finish = spool_module._finish
+    swapped = threading.Event()
+
+    def finish(segment: object, **kwargs: bool) -> None:
+        swapped.set()
+        time.sleep(0.3)
+        slow_finish(segment, **kwargs)  # type: ignore[arg-type]
+
+    directory = tmp_path / "spool"
+    spool = Spool(directory)
+    spool.append(record(1))
+    monkeypatch.setattr(spool_module, "_finish", finish)
+    periodic = threading.Thread(target=spool.seal)
+    periodic.start()
+    assert swapped.wait(5)
+    spool.seal()  # the flush: nothing new to seal, but must wait for the periodic one
+    assert len(pending_segments(directory, own_pid=os.getpid())) == 1
+    periodic.join()
+    monkeypatch.setattr(spool_module, "_finish", slow_finish)
+    spool.close()

@@ -16,11 +16,11 @@ from modelyard.serving.payloads import decode_json, read_body
 from modelyard.serving.responses import ORJSONResponse
 
 
-async def _flush(request: Request) -> None:
+async def _flush(request: Request, *, for_deletion: bool = False) -> None:
     """Ship this process's spooled records so feedback can find fresh predictions."""
     flush = request.state.flush_spool
     if flush is not None:
-        await run_in_threadpool(flush)
+        await run_in_threadpool(flush, for_deletion)
 
 
 async def feedback(request: Request) -> Response:
@@ -91,7 +91,7 @@ async def drift(request: Request) -> Response:
 
 
 async def forget(request: Request) -> Response:
-    await _flush(request)
+    await _flush(request, for_deletion=True)
     service = MonitoringService(request.state.store)
     receipt = await run_in_threadpool(
         lambda: service.forget_subject(

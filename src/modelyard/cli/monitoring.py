@@ -46,7 +46,7 @@ def monitor(
     if endpoint is not None:
         raise typer.BadParameter(f"unexpected extra argument {endpoint!r}")
     with workspace(spec_settings(spec)) as ws:
-        ship_pending(ws.store, ws.settings.resolved_spool_dir)
+        ship_pending(ws.store, ws.settings.resolved_spool_dir, include_held=True)
         config = load_monitoring_config(ws.settings)
         summary = MonitoringService(
             ws.store, cost_models=config.cost_models, min_labels=ws.settings.quality_min_labels
@@ -112,7 +112,7 @@ def _report(endpoint: str, window: str, output: Path, settings: Settings) -> Non
     from modelyard.reports.drift_html import render_drift_report
 
     with workspace(settings) as ws:
-        ship_pending(ws.store, ws.settings.resolved_spool_dir)
+        ship_pending(ws.store, ws.settings.resolved_spool_dir, include_held=True)
         config = load_monitoring_config(ws.settings)
         service = DriftService(ws.store, ws.registry, config.drift)
         version, report, frame = service.endpoint_drift(endpoint, parse_window(window))
@@ -133,9 +133,9 @@ def _report(endpoint: str, window: str, output: Path, settings: Settings) -> Non
 def forget(subject_id: Annotated[str, typer.Argument(help="The subject id to erase.")]) -> None:
     """Delete a subject's predictions and feedback from every store; prints a receipt."""
     from modelyard.monitoring.service import MonitoringService
-    from modelyard.monitoring.shipper import ship_pending
+    from modelyard.monitoring.shipper import ship_all_or_fail
 
     with workspace() as ws:
-        ship_pending(ws.store, ws.settings.resolved_spool_dir)
+        ship_all_or_fail(ws.store, ws.settings.resolved_spool_dir)
         receipt = MonitoringService(ws.store).forget_subject(subject_id, actor=ws.actor)
     print_json(receipt)

@@ -292,7 +292,7 @@ def report(
     from modelyard.monitoring.shipper import ship_pending
 
     with workspace() as ws:
-        ship_pending(ws.store, ws.settings.resolved_spool_dir)
+        ship_pending(ws.store, ws.settings.resolved_spool_dir, include_held=True)
         result = RolloutService(ws.store, ws.registry).report(endpoint)
     if as_json:
         print_json(result)

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from modelyard.errors import ConflictError
 from modelyard.monitoring.spool import SegmentLock, pending_segments, read_segment
 from modelyard.store.repositories.predictions import PredictionRepository
 from modelyard.store.store import Store
@@ -42,15 +43,32 @@ def _values(record: dict[str, Any]) -> tuple[Any, ...]:
     )
 
 
-def ship_segment(store: Store, path: Path, *, wait_s: float = 0.0) -> int:
-    """Ship one segment; returns the number of records read from it. ``wait_s`` waits
-    for a shipper already holding it (so the caller can read its own writes)."""
+def ship_segment(
+    store: Store, path: Path, *, include_held: bool = False, wait_s: float = 0.0
+) -> int:
+    """Ship one segment; returns the number of records read from it.
+
+    A segment another shipper holds is waited for up to ``wait_s``, then skipped, or
+    with ``include_held`` copied in without deleting it (duplicates are ignored): the
+    caller reads its own writes without waiting on the holder, which runs at idle
+    priority and may get no CPU while the server is saturated.
+    """
     lock = SegmentLock(path)
     if not lock.acquire(wait_s):
-        return 0
+        return _copy(store, path) if include_held else 0
     try:
-        shipped = 0
-        batch: list[tuple[Any, ...]] = []
+        shipped = _copy(store, path)
+        path.unlink(missing_ok=True)
+        return shipped
+    finally:
+        lock.release()
+
+
+def _copy(store: Store, path: Path) -> int:
+    """Insert a segment's records (request ids already stored are skipped)."""
+    shipped = 0
+    batch: list[tuple[Any, ...]] = []
+    try:
         with store.session() as session:
             repo = PredictionRepository(session)
             for record in read_segment(path):
@@ -65,16 +83,30 @@ def ship_segment(store: Store, path: Path, *, wait_s: float = 0.0) -> int:
                     batch = []
             repo.insert_rows(batch)
             shipped += len(batch)
-        path.unlink(missing_ok=True)
-        return shipped
-    finally:
-        lock.release()
+    except FileNotFoundError:  # its holder shipped and deleted it meanwhile
+        return 0
+    return shipped
 
 
-def ship_pending(store: Store, directory: Path, *, wait_s: float = 0.0) -> int:
-    """Ship every sealed segment (and open ones left by dead processes); with
-    ``wait_s``, a segment another shipper holds is waited for, not skipped."""
+def ship_pending(
+    store: Store, directory: Path, *, include_held: bool = False, wait_s: float = 0.0
+) -> int:
+    """Ship every sealed segment (and open ones left by dead processes); see
+    :func:`ship_segment` for segments another shipper holds."""
     total = 0
     for path in pending_segments(directory, own_pid=os.getpid()):
-        total += ship_segment(store, path, wait_s=wait_s)
+        total += ship_segment(store, path, include_held=include_held, wait_s=wait_s)
+    return total
+
+
+def ship_all_or_fail(store: Store, directory: Path, *, wait_s: float = 30.0) -> int:
+    """Ship every sealed segment, waiting for their holders, before a deletion that no
+    late shipment may undo (forgetting a subject); ConflictError if one stays held."""
+    total = ship_pending(store, directory, wait_s=wait_s)
+    left = pending_segments(directory, own_pid=os.getpid())
+    if left:
+        raise ConflictError(
+            f"{len(left)} prediction log segment(s) are still being shipped; nothing was "
+            "deleted, retry in a few seconds"
+        )
     return total

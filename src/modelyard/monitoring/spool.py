@@ -59,6 +59,9 @@ class Spool:
         self.directory = Path(directory)
         self.segment_bytes = segment_bytes
         self._lock = threading.Lock()
+        # Held from a segment's swap until it is renamed .sealed: a seal() returns only
+        # once every segment handed over before it is visible to shippers.
+        self._sealing = threading.Lock()
         self._numbers = itertools.count(1)
         self._segment: _Segment | None = None
         self.appended = 0
@@ -111,23 +114,27 @@ class Spool:
             segment.size += n
             self.appended += 1
         if full is not None:
-            _finish(full)
+            with self._sealing:  # rare: the event loop waits for a concurrent seal
+                _finish(full)
 
     def seal(self) -> None:
         """Hand the open segment (if it holds anything) to the shipper.
 
-        The next segment is made first and only the swap happens under the lock;
+        The next segment is made first and only the swap happens under the append lock;
         truncating and renaming the full one happen outside it, so ``append`` (on the
-        event loop) never waits for the disk.
+        event loop) never waits for the disk. Seals are serialised, so when one returns
+        every segment sealed before it (by any thread) is visible to shippers: a flush
+        racing the periodic seal must not miss the segment that one is renaming.
         """
-        with self._lock:
-            if self._segment is None or self._segment.size == 0:
-                return
-        fresh = self._new_segment(self.segment_bytes)
-        with self._lock:
-            full, self._segment = self._segment, fresh
-        if full is not None:
-            _finish(full)
+        with self._sealing:
+            with self._lock:
+                if self._segment is None or self._segment.size == 0:
+                    return
+            fresh = self._new_segment(self.segment_bytes)
+            with self._lock:
+                full, self._segment = self._segment, fresh
+            if full is not None:
+                _finish(full)
 
     def close(self) -> None:
         """Seal what was written (durably) and release the open segment."""

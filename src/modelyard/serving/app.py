@@ -43,7 +43,7 @@ from modelyard.monitoring.alerting import (
 from modelyard.monitoring.drift_service import DriftService
 from modelyard.monitoring.service import MonitoringService
 from modelyard.monitoring.ship_worker import ShipperProcess
-from modelyard.monitoring.shipper import ship_pending
+from modelyard.monitoring.shipper import ship_all_or_fail, ship_pending
 from modelyard.monitoring.spool import Spool
 from modelyard.monitoring.webhooks import WebhookService
 from modelyard.registry.service import RegistryService
@@ -79,7 +79,7 @@ class State(TypedDict):
     pii: PiiProtector
     drift: DriftService
     outbound_policy: OutboundPolicy
-    flush_spool: Callable[[], None] | None
+    flush_spool: Callable[..., None] | None
     lifecycle: dict[str, bool]
     monitoring: MonitoringConfig
     outcomes: OutcomeRing
@@ -244,12 +244,17 @@ def create_app(
             ),
         )
 
-        def flush() -> None:
+        def flush(for_deletion: bool = False) -> None:
+            """Make every prediction made so far visible in the store: the monitoring
+            routes must see them. Segments the idle-priority shipper child holds are
+            copied, not waited for; before a deletion (forgetting a subject) they are
+            waited for instead, so no late shipment brings deleted records back."""
             if spool is not None:
                 spool.seal()
-                # Wait for the shipper child if it holds a segment: the monitoring
-                # routes that flush must see every prediction made before them.
-                ship_pending(active, settings.resolved_spool_dir, wait_s=10.0)
+                if for_deletion:
+                    ship_all_or_fail(active, settings.resolved_spool_dir)
+                else:
+                    ship_pending(active, settings.resolved_spool_dir, include_held=True)
 
         state: State = {
             "settings": settings,
