@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import httpx
@@ -25,7 +26,7 @@ class ServerError(ModelyardError):
 
 class Client:
     """Talks to a server: ``Client("http://127.0.0.1:8000").predict("ep", rows)``; also
-    starts, approves and rolls back rollouts and sets fallbacks."""
+    starts, approves and rolls back rollouts, sets fallbacks and submits jobs."""
 
     def __init__(
         self,
@@ -146,3 +147,45 @@ class Client:
         clears it); the endpoint."""
         body = {"model": model, "force": force, "reason": reason}
         return self._post(f"/v1/endpoints/{endpoint}/fallback", body, idempotency_key)
+
+    # ------------------------------------------------------------------ jobs
+
+    def submit_job(
+        self,
+        kind: str,
+        params: dict[str, Any] | None = None,
+        *,
+        idempotency_key: str | None = None,
+    ) -> dict[str, Any]:
+        """Queue a ``train``, ``compile``, ``batch_predict`` or ``drift_report`` job; the
+        job (``id``, ``status`` ``queued``, the checked ``params``). With an
+        ``idempotency_key``, a retry of the same request returns the same job."""
+        body = {"kind": kind, "params": params or {}}
+        return self._post("/v1/jobs", body, idempotency_key)
+
+    def job(self, job_id: str) -> dict[str, Any]:
+        """A job: ``status``, ``attempts``, ``result`` or ``error``."""
+        return self._json(self._http.get(f"/v1/jobs/{job_id}"))  # type: ignore[no-any-return]
+
+    def jobs(self, *, status: str | None = None, kind: str | None = None) -> list[dict[str, Any]]:
+        """Jobs, newest first, optionally of one status and kind."""
+        query = {k: v for k, v in {"status": status, "kind": kind}.items() if v is not None}
+        return self._json(self._http.get("/v1/jobs", params=query))["jobs"]  # type: ignore[no-any-return]
+
+    def cancel_job(self, job_id: str) -> dict[str, Any]:
+        """Cancel a queued job, or ask the server to stop a running one."""
+        return self._post(f"/v1/jobs/{job_id}/cancel", {}, None)
+
+    def wait_for_job(
+        self, job_id: str, *, timeout: float = 600.0, poll_interval: float = 0.5
+    ) -> dict[str, Any]:
+        """The job once it succeeded, failed or was cancelled; TimeoutError after
+        ``timeout`` seconds."""
+        deadline = time.monotonic() + timeout
+        while True:
+            job = self.job(job_id)
+            if job["status"] in ("succeeded", "failed", "cancelled"):
+                return job
+            if time.monotonic() >= deadline:
+                raise TimeoutError(f"job {job_id} is still {job['status']} after {timeout:g}s")
+            time.sleep(poll_interval)

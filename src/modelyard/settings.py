@@ -158,6 +158,23 @@ class Settings(BaseSettings):
         description="Request outcomes kept per endpoint (in process) for error and request rates.",
     )
 
+    # Background jobs (train, compile, batch_predict, drift_report; see README "Jobs").
+    jobs_enabled: bool = Field(
+        default=True, description="The server runs queued jobs (in child processes)."
+    )
+    jobs_concurrency: int = Field(
+        default=1, ge=1, le=64, description="Jobs one server (or `jobs work`) runs at once."
+    )
+    jobs_poll_interval_s: float = Field(
+        default=1.0, gt=0, description="How often the runner looks for queued jobs."
+    )
+    jobs_lease_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="A running job's lease, renewed while its worker lives; once it expires "
+        "the job is queued again (or failed after its last attempt).",
+    )
+
     @field_validator("home")
     @classmethod
     def _absolute_home(cls, value: Path) -> Path:

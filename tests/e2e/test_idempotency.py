@@ -35,6 +35,7 @@ IDEMPOTENT = {
     "/v1/endpoints/{name}/fallback",
     "/v1/keys",
     "/v1/webhooks",
+    "/v1/jobs",
 }
 
 

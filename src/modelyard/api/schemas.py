@@ -6,6 +6,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from modelyard.domain.jobs import JobKind
+
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -115,3 +117,16 @@ class PredictRequest(Strict):
     """Documentation of the predict body (the hot path parses it without pydantic)."""
 
     inputs: list[dict[str, str | int | float | bool | None]] = Field(min_length=1)
+
+
+class JobSubmit(Strict):
+    """A job to queue; ``params`` depend on the kind (see README "Jobs")."""
+
+    kind: JobKind = Field(description="train | compile | batch_predict | drift_report")
+    params: dict[str, str | int | float | bool | None] = Field(
+        default_factory=dict,
+        max_length=20,
+        description="train: dataset, target, model, name, seed; compile: model, rows, "
+        "tolerance; batch_predict: model, dataset, output, chunk_rows; drift_report: "
+        "endpoint, window.",
+    )

@@ -14,6 +14,7 @@ from modelyard._version import __version__
 from modelyard.cli.context import console, load_settings, print_json, reported, workspace
 from modelyard.cli.dataset_report import checks_for, print_added
 from modelyard.cli.export import export_app
+from modelyard.cli.jobs import jobs_app
 from modelyard.cli.monitoring import monitor, privacy_app
 from modelyard.cli.quickstart import quickstart
 from modelyard.cli.rollout import rollback, rollout_app
@@ -45,6 +46,7 @@ app.command()(init)
 app.command()(train)
 app.add_typer(runs_app, name="runs")
 app.add_typer(rollout_app, name="rollout")
+app.add_typer(jobs_app, name="jobs")
 app.command()(rollback)
 models_app.command("card")(models_card)
 datasets_app.command("check")(datasets_check)

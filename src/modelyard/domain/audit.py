@@ -275,7 +275,7 @@ def verify_seal(entries: list[AuditEntry], seal: AuditSeal | None, key: bytes) -
 
 def wiped_log_problems(audited: Mapping[str, int]) -> list[str]:
     """Why an empty, unsealed log cannot be a new install: ``audited`` counts stored
-    things whose creation is always audited (API keys, webhooks, by kind)."""
+    things whose creation is always audited (API keys, webhooks, jobs, by kind)."""
     present = {kind: n for kind, n in audited.items() if n > 0}
     if not present:
         return []

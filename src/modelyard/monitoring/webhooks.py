@@ -33,6 +33,9 @@ EVENT_TYPES = (
     "alert.firing",
     "alert.resolved",
     "drift.detected",
+    "job.cancelled",
+    "job.failed",
+    "job.succeeded",
     "rollout.changed",
     "webhook.test",
 )

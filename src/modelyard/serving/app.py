@@ -22,6 +22,7 @@ from threadpoolctl import threadpool_limits
 from modelyard.api import admin as admin_api
 from modelyard.api import alerts as alerts_api
 from modelyard.api import datasets as datasets_api
+from modelyard.api import jobs as jobs_api
 from modelyard.api import models as models_api
 from modelyard.api import monitoring as monitoring_api
 from modelyard.api import webhooks as webhooks_api
@@ -32,6 +33,7 @@ from modelyard.deployments.rollout import RolloutService
 from modelyard.deployments.service import EndpointService
 from modelyard.domain.security import Permission
 from modelyard.errors import ConflictError, ModelyardError
+from modelyard.jobs.runner import start_runner
 from modelyard.monitoring.alerting import (
     AlertingService,
     AlertMetrics,
@@ -340,6 +342,7 @@ def create_app(
                     _every(settings.alert_interval_s, evaluate_alerts, "alert evaluation")
                 )
             )
+        jobs = await asyncio.to_thread(start_runner, active, settings)
         try:
             yield state
         finally:
@@ -348,6 +351,8 @@ def create_app(
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            if jobs is not None:  # running children stop; their jobs go back to the queue
+                await asyncio.to_thread(jobs.stop)
             if shipper is not None:
                 await asyncio.to_thread(shipper.stop)
             if spool is not None:
@@ -483,6 +488,7 @@ def _operations(settings: Settings) -> list[Operation]:
         *models_api.OPERATIONS,
         *monitoring_api.OPERATIONS,
         *webhooks_api.OPERATIONS,
+        *jobs_api.OPERATIONS,
         *alerts_api.OPERATIONS,
         *admin_api.OPERATIONS,
     ]

@@ -28,7 +28,7 @@ from modelyard.domain.audit import (
     seal_is_valid,
     verify_log,
 )
-from modelyard.store.orm import ApiKeyRow, AuditRow, AuditSealRow, WebhookRow, utcnow
+from modelyard.store.orm import ApiKeyRow, AuditRow, AuditSealRow, JobRow, WebhookRow, utcnow
 
 #: ``session.info`` key under which ``Store.session()`` passes the audit key.
 AUDIT_KEY_INFO = "modelyard.audit_key"
@@ -219,7 +219,7 @@ class AuditRepository:
 
     def _audited_counts(self) -> dict[str, int]:
         """Stored rows whose creation is always audited (the tables came with the log)."""
-        tables = {"API keys": ApiKeyRow, "webhooks": WebhookRow}
+        tables = {"API keys": ApiKeyRow, "webhooks": WebhookRow, "jobs": JobRow}
         return {
             kind: int(self.session.scalar(select(func.count()).select_from(table)) or 0)
             for kind, table in tables.items()

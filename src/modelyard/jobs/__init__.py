@@ -1,0 +1,1 @@
+"""Durable background jobs: submit, run in child processes, retry lost workers, announce."""
