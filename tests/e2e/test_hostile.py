@@ -38,7 +38,10 @@ class Hostile:
         datasets = self.client.get("/v1/datasets", headers=admin).json()
         keys = self.client.get("/v1/keys", headers=admin).json()
         hooks = self.client.get("/v1/webhooks", headers=admin).json()
-        return json.dumps([len(audit), models, datasets, keys, hooks, self.files()], sort_keys=True)
+        jobs = self.client.get("/v1/jobs", headers=admin).json()
+        return json.dumps(
+            [len(audit), models, datasets, keys, hooks, jobs, self.files()], sort_keys=True
+        )
 
     def files(self) -> list[str]:
         """Every file in the home but the database and the spool: artifacts, secrets."""
@@ -732,6 +735,57 @@ CASES: list[tuple[str, str, str, str | None, Any, dict[str, str], int, str]] = [
         {},
         422,
         "require_approval: input should be a valid boolean",
+    ),
+    # --- jobs: roles, traversal and unknown references in parameters
+    (
+        "predictor-submits-job",
+        "POST",
+        "/v1/jobs",
+        "predictor",
+        {"kind": "compile", "params": {"model": "m:1"}},
+        {},
+        403,
+        "role 'predictor'",
+    ),
+    (
+        "job-dataset-traversal",
+        "POST",
+        "/v1/jobs",
+        "developer",
+        {"kind": "batch_predict", "params": {"model": "m:1", "dataset": "../../etc/passwd"}},
+        {},
+        422,
+        "params.dataset",
+    ),
+    (
+        "job-output-traversal",
+        "POST",
+        "/v1/jobs",
+        "developer",
+        {"kind": "batch_predict", "params": {"model": "m:1", "dataset": "d", "output": "../x"}},
+        {},
+        422,
+        "params.output",
+    ),
+    (
+        "job-unknown-model",
+        "POST",
+        "/v1/jobs",
+        "developer",
+        {"kind": "compile", "params": {"model": "ghost:1"}},
+        {},
+        422,
+        "params.model",
+    ),
+    (
+        "job-cancel-unknown",
+        "POST",
+        "/v1/jobs/job_0123456789abcdef0123456789abcdef/cancel",
+        "developer",
+        {},
+        {},
+        404,
+        "not found",
     ),
 ]
 
