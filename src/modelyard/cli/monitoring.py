@@ -107,24 +107,15 @@ def monitor(
 
 def _report(endpoint: str, window: str, output: Path, settings: Settings) -> None:
     from modelyard.monitoring.alerting import load_monitoring_config
-    from modelyard.monitoring.drift_service import PREDICTION, DriftService, parse_window
+    from modelyard.monitoring.drift_service import DriftService
     from modelyard.monitoring.shipper import ship_pending
-    from modelyard.reports.drift_html import render_drift_report
 
     with workspace(settings) as ws:
         ship_pending(ws.store, ws.settings.resolved_spool_dir, include_held=True)
         config = load_monitoring_config(ws.settings)
-        service = DriftService(ws.store, ws.registry, config.drift)
-        version, report, frame = service.endpoint_drift(endpoint, parse_window(window))
-        pii = tuple(ws.endpoints.get(endpoint).config.get("pii_columns", ()))
-        reference = service.reference_frame(version, pii)
-    page = render_drift_report(
-        report.to_dict(),
-        reference,
-        frame,
-        title=f"Drift report: endpoint {endpoint} ({version.ref}), last {window}",
-        prediction_column=PREDICTION,
-    )
+        _, report, page = DriftService(ws.store, ws.registry, config.drift).html_report(
+            endpoint, window
+        )
     output.write_text(page, encoding="utf-8")
     console.print(f"wrote {output} (verdict: {report.status})")
 

@@ -186,28 +186,17 @@ def _batch_predict(store: Store, settings: Settings, job: Job) -> dict[str, Any]
 
 def _drift_report(store: Store, settings: Settings, job: Job) -> dict[str, Any]:
     """The HTML drift report of ``monitor report``, stored as an artifact (by digest)."""
-    from modelyard.deployments.service import EndpointService
     from modelyard.monitoring.alerting import load_monitoring_config
-    from modelyard.monitoring.drift_service import PREDICTION, DriftService, parse_window
+    from modelyard.monitoring.drift_service import DriftService
     from modelyard.monitoring.shipper import ship_pending
-    from modelyard.reports.drift_html import render_drift_report
     from modelyard.store.artifacts.local import LocalArtifactStore
 
     endpoint, window = job.params["endpoint"], job.params["window"]
-    span = parse_window(window)
     if settings.prediction_log:
         ship_pending(store, settings.resolved_spool_dir)  # records spooled but not shipped yet
     service = DriftService(store, config=load_monitoring_config(settings).drift)
-    version, report, frame = service.endpoint_drift(endpoint, span)
-    pii = tuple(EndpointService(store).get(endpoint).config.get("pii_columns", ()))
-    reference = service.reference_frame(version, pii)
-    page = render_drift_report(
-        report.to_dict(),
-        reference,
-        frame,
-        title=f"Drift report: endpoint {endpoint} ({version.ref}), last {window}",
-        prediction_column=PREDICTION,
-    ).encode("utf-8")
+    version, report, html = service.html_report(endpoint, window)
+    page = html.encode("utf-8")
     digest = store.artifacts.put_bytes(page)
     location: dict[str, Any] = {
         "artifact": f"sha256:{digest}",
@@ -221,7 +210,7 @@ def _drift_report(store: Store, settings: Settings, job: Job) -> dict[str, Any]:
         "endpoint": endpoint,
         "model": version.ref,
         "window": window,
-        "window_rows": len(frame),
+        "window_rows": report.n_cur,
         "verdict": report.status,
         "drivers": list(report.drivers),
         "report": location,

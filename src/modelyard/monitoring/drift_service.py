@@ -385,6 +385,23 @@ class DriftService:
             report = replace(report, reasons=(*report.reasons, source.note))
         return version, report, frame, source
 
+    def html_report(self, endpoint: str, window: str) -> tuple[ModelVersion, DriftReport, str]:
+        """The offline HTML drift report (per-feature plots, no external resources) of
+        ``endpoint`` over ``window`` (e.g. ``24h``): what ``monitor report`` writes."""
+        from modelyard.reports.drift_html import render_drift_report
+
+        version, report, frame, _ = self._endpoint_drift(endpoint, parse_window(window), None)
+        with self.store.session() as session:
+            pii = tuple(EndpointRepository(session).get(endpoint).config.get("pii_columns", ()))
+        page = render_drift_report(
+            report.to_dict(),
+            self.reference_frame(version, pii),
+            frame,
+            title=f"Drift report: endpoint {endpoint} ({version.ref}), last {window}",
+            prediction_column=PREDICTION,
+        )
+        return version, report, page
+
     def summary(self, endpoint: str, window: timedelta | None = None) -> dict[str, Any]:
         """The drift report as a dict, with the endpoint, model, window size and
         ``reference`` (:meth:`ReferenceSource.to_dict`)."""
