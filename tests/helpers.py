@@ -11,6 +11,7 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pandas as pd
 from sklearn.linear_model import LinearRegression, LogisticRegression
 from starlette.testclient import TestClient
@@ -150,3 +151,17 @@ class SluggishModel:
         if (frame["x1"] > 10).any():
             time.sleep(0.06)
         return [float(v) for v in frame["x1"]]
+
+
+class Through(httpx.BaseTransport):
+    """The SDK's requests, sent through a TestClient (the app in this process)."""
+
+    def __init__(self, client: TestClient) -> None:
+        self.client = client
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        answer = self.client.request(
+            request.method, str(request.url), content=request.read(), headers=request.headers
+        )
+        headers = {k: v for k, v in answer.headers.items() if k != "content-encoding"}
+        return httpx.Response(answer.status_code, headers=headers, content=answer.content)

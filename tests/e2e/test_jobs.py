@@ -14,13 +14,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 import sqlalchemy as sa
 from starlette.testclient import TestClient
 from typer.testing import CliRunner
 
-from helpers import Receiver, admin_client, fitted_logreg, small_frame
+from helpers import Receiver, Through, admin_client, fitted_logreg, small_frame
 from modelyard.cli.main import app as cli_app
 from modelyard.client import Client, ServerError
 from modelyard.data.datasets import DatasetService
@@ -74,20 +73,6 @@ def _jobs(home: Path) -> list[tuple[str, str]]:
             return [(r.id, r.status) for r in conn.execute(sa.select(JobRow.id, JobRow.status))]
     finally:
         engine.dispose()
-
-
-class Through(httpx.BaseTransport):
-    """The SDK's requests, sent through a TestClient (the app in this process)."""
-
-    def __init__(self, client: TestClient) -> None:
-        self.client = client
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        answer = self.client.request(
-            request.method, str(request.url), content=request.read(), headers=request.headers
-        )
-        headers = {k: v for k, v in answer.headers.items() if k != "content-encoding"}
-        return httpx.Response(answer.status_code, headers=headers, content=answer.content)
 
 
 def _until_finished(client: TestClient, job_id: str, timeout_s: float = 90) -> dict[str, Any]:

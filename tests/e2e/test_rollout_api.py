@@ -11,11 +11,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from starlette.testclient import TestClient
 
-from helpers import fitted_logreg, two_logreg_versions
+from helpers import Through, fitted_logreg, two_logreg_versions
 from modelyard.client import Client, ServerError
 from modelyard.security.keys import KeyService
 from modelyard.serving.app import create_app
@@ -252,20 +251,6 @@ def test_fallback_during_a_rollout_is_refused(api: Api) -> None:
 
 
 # ------------------------------------------------------------------ the Python client
-
-
-class Through(httpx.BaseTransport):
-    """Hands the client's requests to the app behind a TestClient (no network)."""
-
-    def __init__(self, client: TestClient) -> None:
-        self.client = client
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        answer = self.client.request(
-            request.method, str(request.url), content=request.read(), headers=request.headers
-        )
-        headers = {k: v for k, v in answer.headers.items() if k != "content-encoding"}
-        return httpx.Response(answer.status_code, headers=headers, content=answer.content)
 
 
 def test_client_methods_drive_the_same_routes(api: Api) -> None:
