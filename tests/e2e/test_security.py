@@ -224,7 +224,10 @@ def test_rate_limit_per_key_with_retry_after(settings: Settings, keys: dict[str,
 
 
 def test_forwarded_for_does_not_dodge_failed_auth_limit(settings: Settings) -> None:
-    with TestClient(create_app(settings), base_url="http://localhost") as c:
+    # An hour's window: 25 requests must not straddle a window boundary (a 1 s window
+    # restarts the count whenever the requests take longer than the remaining second).
+    hourly = settings.model_copy(update={"rate_limit_failed_auth": "20/hour"})
+    with TestClient(create_app(hourly), base_url="http://localhost") as c:
         statuses = [
             c.get(
                 "/v1/endpoints",
