@@ -3,10 +3,11 @@ from __future__ import annotations
 import asyncio
 import threading
 
+import numpy as np
 import pandas as pd
 import pytest
 
-from modelyard.domain.signature import ColumnSpec, OutputSpec, Signature
+from modelyard.domain.signature import ColumnSpec, OutputSpec, Signature, float_frame
 from modelyard.runtime.base import LoadedModel, Prediction
 from modelyard.serving.batching import Batcher, combine
 from modelyard.serving.cache import ResponseCache, cache_key
@@ -130,13 +131,19 @@ def test_timed_out_caller_gets_timeout_and_is_skipped() -> None:
     assert model.calls == [1, 1]  # the timed-out request never reached the model
 
 
-def test_combine_stacks_float_frames_like_concat() -> None:
+def test_combine_stacks_float_rows_like_concat() -> None:
     parts = [
         pd.DataFrame({"a": [1.5, 2.0], "b": [3.0, -1.0]}),
         pd.DataFrame({"a": [0.25], "b": [9.0]}),
     ]
     stacked = combine(parts, all_float=True)
-    pd.testing.assert_frame_equal(stacked, pd.concat(parts, ignore_index=True))
+    assert isinstance(stacked, np.ndarray)
+    pd.testing.assert_frame_equal(
+        float_frame(stacked, parts[0].columns), pd.concat(parts, ignore_index=True)
+    )
+    # Matrices (validate_rows) and frames stack together, in order.
+    mixed_float = combine([np.array([[7.0, 8.0]]), parts[1]], all_float=True)
+    np.testing.assert_array_equal(mixed_float, [[7.0, 8.0], [0.25, 9.0]])
     mixed = [pd.DataFrame({"a": [1], "s": ["x"]}), pd.DataFrame({"a": [2], "s": ["y"]})]
     pd.testing.assert_frame_equal(
         combine(mixed, all_float=False), pd.concat(mixed, ignore_index=True)

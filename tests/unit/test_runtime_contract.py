@@ -38,6 +38,7 @@ from modelyard.domain.signature import (
     infer_signature,
     to_json_scalar,
     validate_records,
+    validate_rows,
 )
 from modelyard.errors import InvalidInputError, ModelLoadError, SignatureError, TrustError
 from modelyard.runtime.base import LoadedModel, Prediction
@@ -133,6 +134,12 @@ def check_model_adapter(
     records = [{k: to_json_scalar(v) for k, v in row.items()} for row in frame.to_dict("records")]
     via_json = loaded.predict(validate_records(signature, json.loads(json.dumps(records))))
     assert via_json.predictions == result.predictions
+    # The hot path's rows (an all-float signature's matrix, no frame) answer exactly alike.
+    rows = validate_rows(signature, json.loads(json.dumps(records)))
+    assert isinstance(rows, np.ndarray) == signature.all_float
+    via_rows = loaded.predict_validated(rows)
+    assert via_rows.predictions == via_json.predictions
+    assert via_rows.probabilities == via_json.probabilities
 
     # Input is validated against the signature before the model sees it.
     first = signature.columns[0]
@@ -638,3 +645,85 @@ def test_lightgbm_and_pipeline_explanations_add_up() -> None:
     raw = booster.predict(numeric.head(3), raw_score=True)
     for row, score in zip(contributions, raw, strict=True):
         assert sum(row.values()) == pytest.approx(float(score), abs=1e-6)
+
+
+def _float_models(tmp_path: Path) -> Iterator[tuple[str, LoadedModel, pd.DataFrame]]:
+    """Models of an all-float signature, one per way a flavor may take a matrix."""
+    frame, target, test = _numeric_classification()
+    signature = infer_signature(frame, target)
+    swapped = frame[["b", "a"]]
+    models: list[tuple[str, str, object]] = [
+        ("sklearn", "sklearn bare estimator", LogisticRegression().fit(frame, target)),
+        (
+            "sklearn",
+            "sklearn pipeline",
+            Pipeline([("scale", StandardScaler()), ("model", LogisticRegression())]).fit(
+                frame, target
+            ),
+        ),
+        ("lightgbm", "lightgbm by name", lgb.LGBMClassifier(n_estimators=5, verbose=-1)),
+        ("lightgbm", "lightgbm by name, other order", lgb.LGBMClassifier(n_estimators=5)),
+        ("lightgbm", "lightgbm by position", lgb.LGBMClassifier(n_estimators=5, verbose=-1)),
+    ]
+    fits = {
+        "lightgbm by name": (frame, target),
+        "lightgbm by name, other order": (swapped, target),
+        "lightgbm by position": (frame.to_numpy(), target),
+    }
+    for index, (flavor_name, label, model) in enumerate(models):
+        if label in fits:
+            x, y = fits[label]
+            model.set_params(verbose=-1)  # type: ignore[attr-defined]
+            model.fit(x, y)  # type: ignore[attr-defined]
+        directory = tmp_path / f"model-{index}"
+        directory.mkdir()
+        flavor = get_flavor(flavor_name)
+        flavor.save(model, directory, signature)
+        yield label, flavor.load(directory, signature), test
+
+
+def test_a_float_matrix_gets_the_answers_of_its_frame(tmp_path: Path) -> None:
+    for label, loaded, test in _float_models(tmp_path):
+        records = json.loads(test.to_json(orient="records"))
+        rows = validate_rows(loaded.signature, records)
+        assert isinstance(rows, np.ndarray), label
+        from_frame = loaded.predict_validated(validate_records(loaded.signature, records))
+        from_matrix = loaded.predict_validated(rows)
+        assert from_matrix == from_frame, label
+
+
+def test_onnx_matrix_feeds_refuse_missing_values_like_frames(tmp_path: Path) -> None:
+    from skl2onnx.common.data_types import Int64TensorType
+
+    frame, target, _ = _numeric_classification()
+    signature = infer_signature(frame, target)
+    model = LogisticRegression().fit(frame.round(), target)
+    for name, initial_types in (
+        ("single", [("X", Int64TensorType([None, 2]))]),
+        ("per-column", [("a", Int64TensorType([None, 1])), ("b", Int64TensorType([None, 1]))]),
+    ):
+        onnx_model = model
+        if name == "per-column":
+            onnx_model = Pipeline(
+                [
+                    ("pre", ColumnTransformer([("scale", StandardScaler(), ["a", "b"])])),
+                    ("m", LogisticRegression()),
+                ]
+            ).fit(frame.round(), target)
+        directory = tmp_path / name
+        directory.mkdir()
+        proto = to_onnx(onnx_model, initial_types=initial_types, target_opset=17)
+        get_flavor("onnx").save(proto, directory, signature)
+        loaded = get_flavor("onnx").load(directory, signature)
+        matrix = np.array([[1.0, 2.0], [3.0, np.nan]])
+        errors = []
+        for rows in (matrix, pd.DataFrame(matrix, columns=["a", "b"])):
+            with pytest.raises(InvalidInputError) as info:
+                loaded.predict_validated(rows)
+            errors.append((info.value.field, info.value.message))
+        message = "column 'b' has missing values, which this ONNX model (int64 input) cannot take"
+        assert errors[0] == errors[1] == ("b", message), name
+        clean = matrix[:1]
+        assert loaded.predict_validated(clean) == loaded.predict_validated(
+            pd.DataFrame(clean, columns=["a", "b"])
+        ), name

@@ -597,6 +597,58 @@ def test_numeric_fast_path_matches_the_general_path() -> None:
         assert sigmod._numeric_fast_path(sig, [{**records[0], **bad}]) is None
 
 
+def test_validate_rows_is_validate_records_without_the_frame() -> None:
+    import numpy as np
+    import pandas as pd
+
+    from modelyard.domain import signature as sigmod
+
+    floats = sigmod.Signature(
+        inputs=(sigmod.ColumnSpec("a", "float"), sigmod.ColumnSpec("b", "float", nullable=True)),
+        output=sigmod.OutputSpec("regression"),
+    )
+    records: list[Any] = [{"a": 1.5, "b": 2}, {"b": -0.25, "a": 3}]
+    rows = sigmod.validate_rows(floats, records)
+    assert isinstance(rows, np.ndarray) and rows.dtype == np.float64
+    np.testing.assert_array_equal(rows, [[1.5, 2.0], [3.0, -0.25]])  # signature order
+    pd.testing.assert_frame_equal(
+        sigmod.rows_frame(floats, rows), sigmod.validate_records(floats, records)
+    )
+    # Anything unusual gets validate_records' frame (nulls) or its very error.
+    nulls = [{"a": 1.0, "b": None}]
+    pd.testing.assert_frame_equal(
+        sigmod.validate_rows(floats, nulls), sigmod.validate_records(floats, nulls)
+    )
+    for bad in (
+        [{"a": True, "b": 1.0}],
+        [{"a": "1", "b": 1.0}],
+        [{"a": None, "b": 1.0}],
+        [{"a": 1.0}],
+        [{"a": 1.0, "b": 1.0, "c": 1.0}],
+        [{"a": 1.0, "b": 1.0}, 7],
+        [],
+        {"a": 1.0},
+    ):
+        with pytest.raises(InvalidInputError) as expected:
+            sigmod.validate_records(floats, bad)
+        with pytest.raises(InvalidInputError) as got:
+            sigmod.validate_rows(floats, bad)
+        assert (type(got.value), got.value.message, got.value.field) == (
+            type(expected.value),
+            expected.value.message,
+            expected.value.field,
+        )
+    # Other signatures: the frame validate_records builds.
+    mixed = sigmod.Signature(
+        inputs=(sigmod.ColumnSpec("a", "float"), sigmod.ColumnSpec("n", "integer")),
+        output=sigmod.OutputSpec("regression"),
+    )
+    records = [{"a": 1.0, "n": 2}]
+    pd.testing.assert_frame_equal(
+        sigmod.validate_rows(mixed, records), sigmod.validate_records(mixed, records)
+    )
+
+
 def test_float_frame_is_the_frame_pandas_builds() -> None:
     import numpy as np
     import pandas as pd

@@ -13,7 +13,11 @@ from modelyard.errors import ModelLoadError, ModelyardError
 from modelyard.registry.service import RegistryService
 from modelyard.runtime.base import LoadedModel
 from modelyard.store.orm import RunRow
-from modelyard.store.repositories.endpoints import EndpointRepository, to_entity
+from modelyard.store.repositories.endpoints import (
+    EndpointRepository,
+    EndpointRevisions,
+    to_entity,
+)
 from modelyard.store.repositories.models import ModelRepository
 from modelyard.store.store import Store
 
@@ -93,6 +97,11 @@ class EndpointService:
     def get(self, name: str) -> Endpoint:
         with self.store.session() as session:
             return EndpointRepository(session).get(name)
+
+    def revisions(self) -> EndpointRevisions:
+        """``(name, revision)`` of every endpoint: what changes when :meth:`list` does."""
+        with self.store.session() as session:
+            return EndpointRepository(session).revisions()
 
     def list(self) -> list[Endpoint]:
         with self.store.session() as session:

@@ -50,6 +50,10 @@ _PLACEHOLDERS: dict[str, Any] = {
 }
 
 Array: TypeAlias = npt.NDArray[Any]
+FloatMatrix: TypeAlias = npt.NDArray[np.float64]
+#: Validated rows: the model's input frame, or (an all-float signature's clean rows)
+#: their float64 matrix, columns in signature order (see :func:`validate_rows`).
+Rows: TypeAlias = pd.DataFrame | FloatMatrix
 ObjectArray: TypeAlias = npt.NDArray[np.object_]
 BoolArray: TypeAlias = npt.NDArray[np.bool_]
 
@@ -124,7 +128,27 @@ class Signature:
     @property
     def columns(self) -> list[str]:
         """Input column names, in order."""
-        return [spec.name for spec in self.inputs]
+        return list(self.column_names)
+
+    @functools.cached_property
+    def column_names(self) -> tuple[str, ...]:
+        """Input column names, in order (computed once: the serving hot path reads them)."""
+        return tuple(spec.name for spec in self.inputs)
+
+    @functools.cached_property
+    def column_set(self) -> frozenset[str]:
+        """Input column names, as a set."""
+        return frozenset(self.column_names)
+
+    @functools.cached_property
+    def numeric(self) -> bool:
+        """Every input column is an integer or a float column."""
+        return all(spec.type in _NUMERIC_TYPES for spec in self.inputs)
+
+    @functools.cached_property
+    def all_float(self) -> bool:
+        """Every input column is a float column: validated rows are one float64 matrix."""
+        return all(spec.type == "float" for spec in self.inputs)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-able form, read back by :meth:`from_dict`."""
@@ -322,22 +346,52 @@ def validate_records(signature: Signature, records: object) -> pd.DataFrame:
     Every row must have exactly the signature's columns; values must match the
     column types (see :func:`validate_frame` for the dtypes produced).
     """
+    checked = _check_records(signature, records)
+    fast = _numeric_fast_path(signature, checked)
+    if fast is not None:
+        return fast
+    return _general_path(signature, checked)
+
+
+def validate_rows(signature: Signature, records: object) -> Rows:
+    """:func:`validate_records` for the serving hot path: the same checks and errors, but
+    clean rows of an all-float signature come back as their float64 matrix (columns in
+    signature order) with no DataFrame built; :func:`rows_frame` gives the frame
+    :func:`validate_records` returns. Models take either (``predict_validated``)."""
+    checked = _check_records(signature, records)
+    if signature.all_float:
+        matrix = _numeric_matrix(signature, checked)
+        if matrix is not None:
+            return matrix
+    return validate_records(signature, checked)
+
+
+def rows_frame(signature: Signature, rows: Rows) -> pd.DataFrame:
+    """The frame of validated rows: a frame as it is, a float matrix as
+    :func:`validate_records` builds it."""
+    if isinstance(rows, pd.DataFrame):
+        return rows
+    return float_frame(rows, column_index(signature.column_names))
+
+
+def _check_records(signature: Signature, records: object) -> list[Any]:
+    """The rows, if they are a non-empty list of objects with exactly the signature's keys."""
     if not isinstance(records, list):
         raise InvalidInputError("inputs must be a list of row objects", field="inputs")
     if not records:
         raise InvalidInputError("inputs is empty; send at least one row", field="inputs")
-    columns = signature.columns
-    expected = set(columns)
+    expected = signature.column_set
     for index, record in enumerate(records):
         if not isinstance(record, dict):
             raise InvalidInputError(
                 f"row {index} is not an object of column values", field="inputs", row=index
             )
         if record.keys() != expected:
-            _raise_key_mismatch(columns, records, index)
-    fast = _numeric_fast_path(signature, records)
-    if fast is not None:
-        return fast
+            _raise_key_mismatch(signature.columns, records, index)
+    return records
+
+
+def _general_path(signature: Signature, records: list[Any]) -> pd.DataFrame:
     count = len(records)
     data = {
         spec.name: _from_objects(
@@ -391,17 +445,10 @@ except (ImportError, AttributeError, TypeError):  # pragma: no cover - depends o
 #: builds it, in a third of the time (the serving hot path builds one per request).
 
 
-def _numeric_fast_path(signature: Signature, records: list[Any]) -> pd.DataFrame | None:
-    """The frame for clean all-numeric rows, built in one array (the serving hot path).
-
-    Returns ``None`` whenever anything is unusual (a non-number, a bool, a null, a
-    non-finite value, a fractional integer), so the general path produces its precise
-    error; for clean input both paths give the same frame.
-    """
-    specs = signature.inputs
-    if not all(s.type in _NUMERIC_TYPES for s in specs):
-        return None
-    columns = [s.name for s in specs]
+def _numeric_matrix(signature: Signature, records: list[Any]) -> FloatMatrix | None:
+    """The float64 matrix of clean all-numeric rows, or ``None`` whenever anything is
+    unusual (a non-number, a bool, a null, a non-finite value), for the general path."""
+    columns = signature.column_names
     if len(records) * len(columns) > _FAST_MAX_CELLS:
         return None
     try:
@@ -413,10 +460,25 @@ def _numeric_fast_path(signature: Signature, records: list[Any]) -> pd.DataFrame
         if not set(map(type, row)) <= plain:  # bools, strings, None: the general path
             return None
     matrix = np.array(rows, dtype=np.float64)
-    if not np.isfinite(matrix).all():
+    if np.count_nonzero(np.isfinite(matrix)) != matrix.size:  # .all() costs a Python call
         return None
-    frame = float_frame(matrix, column_index(tuple(columns)))
-    for j, spec in enumerate(specs):
+    return matrix
+
+
+def _numeric_fast_path(signature: Signature, records: list[Any]) -> pd.DataFrame | None:
+    """The frame for clean all-numeric rows, built in one array (the serving hot path).
+
+    Returns ``None`` whenever anything is unusual (a non-number, a bool, a null, a
+    non-finite value, a fractional integer), so the general path produces its precise
+    error; for clean input both paths give the same frame.
+    """
+    if not signature.numeric:
+        return None
+    matrix = _numeric_matrix(signature, records)
+    if matrix is None:
+        return None
+    frame = float_frame(matrix, column_index(signature.column_names))
+    for j, spec in enumerate(signature.inputs):
         if spec.type == "integer":
             column = matrix[:, j]
             if not (np.abs(column) < 2**53).all() or not (column == np.floor(column)).all():

@@ -100,7 +100,7 @@ class Spool:
     def append(self, record: dict[str, Any]) -> None:
         """Copy one record (one line) into the open segment; ``OSError`` when the disk
         cannot take a new segment (nothing is written then)."""
-        line = orjson.dumps(record, option=orjson.OPT_SERIALIZE_NUMPY) + b"\n"
+        line = orjson.dumps(record, option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_APPEND_NEWLINE)
         n = len(line)
         full = None
         with self._lock:

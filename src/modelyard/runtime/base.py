@@ -19,7 +19,14 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
-from modelyard.domain.signature import Signature, to_json_scalar, validate_frame
+from modelyard.domain.signature import (
+    FloatMatrix,
+    Rows,
+    Signature,
+    rows_frame,
+    to_json_scalar,
+    validate_frame,
+)
 from modelyard.errors import InvalidInputError, ModelLoadError, ModelyardError, TrustError
 
 
@@ -50,16 +57,27 @@ class LoadedModel(ABC):
         _check_lengths(result, len(checked))
         return result
 
-    def predict_validated(self, frame: pd.DataFrame) -> Prediction:
-        """Predict on a frame the caller already built with :func:`validate_records` or
-        :func:`validate_frame` (the serving hot path), without validating it twice."""
-        result = self._predict(frame)
-        _check_lengths(result, len(frame))
+    def predict_validated(self, rows: Rows) -> Prediction:
+        """Predict on rows the caller already validated (the serving hot path), without
+        validating them twice: a frame from :func:`validate_records` or
+        :func:`validate_frame`, or an all-float signature's matrix from
+        :func:`validate_rows`."""
+        if isinstance(rows, np.ndarray):
+            result = self._predict_matrix(rows)
+        else:
+            result = self._predict(rows)
+        _check_lengths(result, len(rows))
         return result
 
     @abstractmethod
     def _predict(self, frame: pd.DataFrame) -> Prediction:
         """Predict on a frame already validated by :func:`validate_frame`."""
+
+    def _predict_matrix(self, matrix: FloatMatrix) -> Prediction:
+        """Predict on the validated float64 matrix of an all-float signature (columns in
+        signature order): through the frame it stands for, unless the flavor takes
+        arrays itself."""
+        return self._predict(rows_frame(self.signature, matrix))
 
     def explain(self, frame: pd.DataFrame) -> list[dict[str, float]]:
         """Per-row, per-input-column contributions, where the flavor has a cheap method."""

@@ -15,7 +15,7 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
-from modelyard.domain.signature import Signature, to_json_scalar, validate_frame
+from modelyard.domain.signature import FloatMatrix, Signature, to_json_scalar, validate_frame
 from modelyard.errors import InvalidInputError, ModelLoadError
 from modelyard.runtime.base import (
     Flavor,
@@ -57,9 +57,24 @@ class LightGBMModel(LoadedModel):
         # Booster features named like the signature's columns are picked by name;
         # otherwise (trained on arrays: Column_0, ...) they are matched by position.
         self._by_name = set(features) <= set(signature.columns)
+        #: Whether the booster's features are the signature's columns in order, none of
+        #: them categorical: then a validated float matrix is what it would get from the
+        #: frame (LightGBM turns a float64 frame into its float64 array).
+        self._takes_matrix = not self.categorical and (
+            features == signature.columns
+            if self._by_name
+            else len(features) == len(signature.columns)
+        )
 
     def _predict(self, frame: pd.DataFrame) -> Prediction:
-        raw = self.booster.predict(self._features(frame))
+        return self._answer(self.booster.predict(self._features(frame)))
+
+    def _predict_matrix(self, matrix: FloatMatrix) -> Prediction:
+        if not self._takes_matrix:
+            return super()._predict_matrix(matrix)
+        return self._answer(self.booster.predict(matrix))
+
+    def _answer(self, raw: Any) -> Prediction:
         if self.classes is None:
             return Prediction(float_list(raw))
         matrix = np.asarray(raw, dtype=np.float64)

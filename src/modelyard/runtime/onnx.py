@@ -17,7 +17,7 @@ import numpy as np
 import onnxruntime as ort
 import pandas as pd
 
-from modelyard.domain.signature import Signature
+from modelyard.domain.signature import FloatMatrix, Signature
 from modelyard.errors import InvalidInputError, ModelLoadError
 from modelyard.runtime.base import (
     Flavor,
@@ -69,9 +69,26 @@ class OnnxModel(LoadedModel):
         self.per_column = per_column
         outputs = session.get_outputs()
         self._label_output, self._proba_output = _classifier_outputs(outputs)
+        positions = {name: j for j, name in enumerate(signature.column_names)}
+        #: Per-column inputs: (input, its column in a validated matrix); ``None`` when an
+        #: input takes strings, which a float matrix cannot feed.
+        self._matrix_columns = (
+            [(spec, positions[spec.name]) for spec in inputs]
+            if per_column and all(spec.dtype is not object for spec in inputs)
+            else None
+        )
 
     def _predict(self, frame: pd.DataFrame) -> Prediction:
-        outputs = self.session.run(None, self._feeds(frame))
+        return self._answer(self.session.run(None, self._feeds(frame)))
+
+    def _predict_matrix(self, matrix: FloatMatrix) -> Prediction:
+        """Feed the validated matrix to the session as it is: no frame in between."""
+        feeds = self._matrix_feeds(matrix)
+        if feeds is None:
+            return super()._predict_matrix(matrix)
+        return self._answer(self.session.run(None, feeds))
+
+    def _answer(self, outputs: list[Any]) -> Prediction:
         if self.signature.output.kind != "classification":
             return Prediction(float_list(outputs[0]))
         label = 0 if self._label_output is None else self._label_output
@@ -87,6 +104,21 @@ class OnnxModel(LoadedModel):
         feeds = {}
         for spec in self.inputs:
             array = _column_array(frame[spec.name], spec.dtype)
+            feeds[spec.name] = array.reshape(-1, 1) if spec.rank == 2 else array
+        return feeds
+
+    def _matrix_feeds(self, matrix: FloatMatrix) -> dict[str, Any] | None:
+        """What :meth:`_feeds` gives for the frame of ``matrix`` (same dtypes, same
+        missing-value errors), from the matrix itself; ``None`` if an input takes strings."""
+        columns = self.signature.column_names
+        if not self.per_column:
+            (only,) = self.inputs
+            return {only.name: _matrix_array(matrix, only.dtype, columns)}
+        if self._matrix_columns is None:
+            return None
+        feeds = {}
+        for spec, j in self._matrix_columns:
+            array = _matrix_array(matrix[:, j], spec.dtype, (columns[j],))
             feeds[spec.name] = array.reshape(-1, 1) if spec.rank == 2 else array
         return feeds
 
@@ -209,12 +241,29 @@ def _frame_array(frame: pd.DataFrame, dtype: Any) -> np.ndarray[Any, Any]:
     return frame.to_numpy(dtype=dtype)
 
 
+def _matrix_array(
+    values: FloatMatrix, dtype: Any, columns: tuple[str, ...]
+) -> np.ndarray[Any, Any]:
+    """A float matrix (or one of its columns) as the ONNX input's element type;
+    ``columns`` names its columns, for the error when a missing value cannot be fed."""
+    if not np.issubdtype(dtype, np.floating):  # floats carry missing values as NaN
+        missing = np.isnan(values)
+        if missing.any():
+            first = int(missing.any(axis=0).argmax()) if values.ndim == 2 else 0
+            raise _missing_values(columns[first], dtype)
+    return np.ascontiguousarray(values, dtype=dtype)
+
+
 def _check_no_nulls(column: pd.Series, dtype: Any) -> None:
     if np.issubdtype(dtype, np.floating):
         return
     if column.isna().any():
-        raise InvalidInputError(
-            f"column {column.name!r} has missing values, which this ONNX model "
-            f"({np.dtype(dtype).name} input) cannot take",
-            field=str(column.name),
-        )
+        raise _missing_values(column.name, dtype)
+
+
+def _missing_values(column: object, dtype: Any) -> InvalidInputError:
+    return InvalidInputError(
+        f"column {column!r} has missing values, which this ONNX model "
+        f"({np.dtype(dtype).name} input) cannot take",
+        field=str(column),
+    )

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import skops.io as sio
 
-from modelyard.domain.signature import Signature, validate_frame
+from modelyard.domain.signature import FloatMatrix, Signature, validate_frame
 from modelyard.errors import InvalidInputError, ModelLoadError, TrustError
 from modelyard.runtime.base import (
     Flavor,
@@ -67,7 +67,14 @@ class SklearnModel(LoadedModel):
             del self._runner.feature_names_in_
 
     def _predict(self, frame: pd.DataFrame) -> Prediction:
-        x: Any = frame.to_numpy(dtype=np.float64) if self.as_array else frame
+        return self._answer(frame.to_numpy(dtype=np.float64) if self.as_array else frame)
+
+    def _predict_matrix(self, matrix: FloatMatrix) -> Prediction:
+        if not self.as_array:
+            return super()._predict_matrix(matrix)
+        return self._answer(matrix)  # what _predict hands it: the frame's float64 array
+
+    def _answer(self, x: Any) -> Prediction:
         runner = self._runner
         if self.classes is None:
             return Prediction(float_list(runner.predict(x)))

@@ -19,7 +19,7 @@ from modelyard.security.credentials import read_credentials, write_credentials
 from modelyard.settings import Settings
 from modelyard.store.orm import ApiKeyRow, utcnow
 from modelyard.store.repositories.audit import AuditRepository
-from modelyard.store.repositories.keys import KeyRepository, to_principal
+from modelyard.store.repositories.keys import KeyFingerprint, KeyRepository, to_principal
 from modelyard.store.store import Store
 
 
@@ -125,6 +125,11 @@ class KeyService:
         """Every key by prefix, for the server's in-memory authentication table."""
         with self.store.session() as session:
             return {r.prefix: to_principal(r) for r in KeyRepository(session).all()}
+
+    def fingerprint(self) -> KeyFingerprint:
+        """Changes whenever :meth:`principals` would: a cheap check before reloading."""
+        with self.store.session() as session:
+            return KeyRepository(session).fingerprint()
 
     def principal(self, prefix: str) -> Principal | None:
         """One key's principal by prefix (``None`` if there is no such key)."""

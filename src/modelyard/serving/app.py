@@ -91,8 +91,16 @@ class State(TypedDict):
 
 
 def _sync(state: State) -> None:
-    state["auth"].principals = state["keys"].principals()
-    state["table"].sync(state["endpoints"].list())
+    """Reload the keys and the endpoints, each only if the store changed them: one narrow
+    query per table on every refresh, the full reload only after a change."""
+    auth, keys = state["auth"], state["keys"]
+    fingerprint = keys.fingerprint()  # before the reload: a change in between reloads again
+    if fingerprint != auth.fingerprint:
+        auth.principals = keys.principals()
+        auth.fingerprint = fingerprint
+    table, endpoints = state["table"], state["endpoints"]
+    if not table.current(endpoints.revisions()):
+        table.sync(endpoints.list())
 
 
 async def _every(interval: float, work: Callable[[], None], what: str) -> None:

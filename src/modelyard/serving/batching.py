@@ -33,13 +33,13 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from modelyard.domain.signature import float_frame
+from modelyard.domain.signature import Rows
 from modelyard.runtime.base import LoadedModel, Prediction
 
 
 @dataclass
 class _Pending:
-    frame: pd.DataFrame
+    frame: Rows
     future: asyncio.Future[Prediction]
 
 
@@ -48,12 +48,20 @@ def _expire(future: asyncio.Future[Prediction]) -> None:
         future.set_exception(TimeoutError())
 
 
-def combine(frames: list[pd.DataFrame], all_float: bool) -> pd.DataFrame:
-    """One frame of ``frames``' rows in order; float-only frames are stacked as one
-    array (several times cheaper than ``pd.concat`` for a few small frames)."""
+def combine(parts: list[Rows], all_float: bool) -> Rows:
+    """One batch of ``parts``' rows in order. The rows of an all-float signature
+    (matrices, or float64 frames) are stacked as one float64 matrix, several times
+    cheaper than ``pd.concat`` for a few small frames; other frames are concatenated."""
     if all_float:
-        matrix = np.vstack([f.to_numpy(dtype=np.float64, copy=False) for f in frames])
-        return float_frame(matrix, frames[0].columns)
+        return np.vstack(
+            [
+                p if isinstance(p, np.ndarray) else p.to_numpy(dtype=np.float64, copy=False)
+                for p in parts
+            ]
+        )
+    frames = [p for p in parts if isinstance(p, pd.DataFrame)]
+    if len(frames) != len(parts):  # matrices only come from all-float signatures
+        raise TypeError("a float matrix in a batch of a signature with non-float columns")
     return pd.concat(frames, ignore_index=True)
 
 
@@ -90,7 +98,7 @@ class Batcher:
         """Whether the next batch runs on the event loop (see the module docstring)."""
         return self._may_inline and self.call_ms < self.inline_max_ms
 
-    async def predict(self, frame: pd.DataFrame, timeout: float | None = None) -> Prediction:
+    async def predict(self, frame: Rows, timeout: float | None = None) -> Prediction:
         """The model's answer for ``frame``; ``TimeoutError`` after ``timeout`` seconds.
 
         On the inline path the batch runs in a plain callback scheduled after the
@@ -175,7 +183,7 @@ class Batcher:
         if self.on_batch is not None:
             self.on_batch(rows)
 
-    def _timed(self, frame: pd.DataFrame) -> Prediction:
+    def _timed(self, frame: Rows) -> Prediction:
         """The model call, its duration (not the hand-off) folded into ``call_ms``."""
         started = time.perf_counter()
         try:
@@ -186,11 +194,11 @@ class Batcher:
             recent.append((done - started) * 1000)
             self.call_ms = sorted(recent)[len(recent) // 2]
 
-    async def _call(self, frame: pd.DataFrame) -> Prediction:
+    async def _call(self, frame: Rows) -> Prediction:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(None, self._timed, frame)
 
-    def _combined(self, live: list[_Pending]) -> pd.DataFrame:
+    def _combined(self, live: list[_Pending]) -> Rows:
         return combine([p.frame for p in live], self._all_float)
 
     async def _run(self, live: list[_Pending]) -> None:

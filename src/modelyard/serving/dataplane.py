@@ -22,11 +22,12 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from modelyard.domain.rollout.routing import route
-from modelyard.domain.signature import to_json_scalar, validate_records
+from modelyard.domain.signature import Rows, rows_frame, to_json_scalar, validate_rows
 from modelyard.errors import InvalidInputError, ModelyardError
 from modelyard.monitoring.spool import Spool
 from modelyard.runtime.base import Prediction
 from modelyard.serving.cache import ResponseCache, cache_key
+from modelyard.serving.hygiene import header_value
 from modelyard.serving.metrics import ServingMetrics
 from modelyard.serving.payloads import BodyTooLarge, decode_json, predict_inputs, read_body
 from modelyard.serving.responses import ORJSONResponse, error_response, status_for
@@ -86,7 +87,7 @@ async def get_endpoint(request: Request) -> Response:
 
 
 def subject_of(request: Request) -> str | None:
-    value = request.headers.get("x-subject-id")
+    value = header_value(request.scope, b"x-subject-id")
     if value is None:
         return None
     if not _SUBJECT.fullmatch(value):
@@ -96,7 +97,7 @@ def subject_of(request: Request) -> str | None:
     return value
 
 
-Parse = Callable[[Any, ServedModel, Settings], tuple[pd.DataFrame, list[Any] | None]]
+Parse = Callable[[Any, ServedModel, Settings], tuple[Rows, list[Any] | None]]
 Encode = Callable[[Prediction, ServedModel, str, Settings], dict[str, Any]]
 
 
@@ -168,7 +169,7 @@ async def serve_prediction(
     shadows: list[ServedModel] = []
     if served.policy is not None:
         decision = route(
-            served.policy, request.headers.get("x-routing-key"), random.getrandbits(64)
+            served.policy, header_value(request.scope, b"x-routing-key"), random.getrandbits(64)
         )
         shadows = [served.variants[r] for r in decision.shadows if r in served.variants]
         served = served.variants.get(decision.serve_ref, served)
@@ -228,7 +229,11 @@ async def serve_prediction(
             if cache is not None and key is not None:
                 m.cache.labels(name, "miss").inc()
                 cache.put(key, (frame, records, result), ttl)
-        explanations = await run_in_threadpool(served.model.explain, frame) if explain else None
+        explanations = (
+            await run_in_threadpool(served.model.explain, rows_frame(served.signature, frame))
+            if explain
+            else None
+        )
     except TimeoutError:
         if breaker is not None:
             breaker.record(False, (time.perf_counter() - started) * 1000, time.perf_counter())
@@ -294,7 +299,7 @@ async def serve_prediction(
     spool: Spool | None = state["spool"]
     if spool is not None:
         if records is None:
-            records = frame_records(frame)
+            records = frame_records(rows_frame(served.signature, frame))
         if served.config.pii_columns:
             records = state["pii"].protect(records, served.config.pii_columns)
         try:
@@ -327,8 +332,10 @@ async def serve_prediction(
     if shadows and hit is None:
         runner: ShadowRunner = state["shadows"]
         regression = served.signature.output.kind == "regression"
+        # Shadows get the frame (named columns), as a matrix means this signature's order.
+        mirrored = rows_frame(served.signature, frame)
         for shadow in shadows:
-            runner.mirror(name, shadow.ref, shadow.model, frame, result, regression)
+            runner.mirror(name, shadow.ref, shadow.model, mirrored, result, regression)
     meters = served.meters
     meters.ok.inc()
     meters.latency.observe(elapsed)
@@ -363,9 +370,9 @@ def frame_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
 
 def _native_parse(
     payload: Any, served: ServedModel, settings: Settings
-) -> tuple[pd.DataFrame, list[Any] | None]:
+) -> tuple[Rows, list[Any] | None]:
     inputs = predict_inputs(payload, settings.max_rows_per_request)
-    return validate_records(served.signature, inputs), inputs
+    return validate_rows(served.signature, inputs), inputs
 
 
 def _native_encode(
@@ -387,7 +394,9 @@ def _native_encode(
 
 async def predict(request: Request) -> Response:
     """``POST /v1/endpoints/{name}/predict`` with ``{"inputs": [{column: value}, ...]}``."""
-    explain = request.query_params.get("explain", "false").lower() in ("1", "true", "yes")
+    explain = bool(request.scope.get("query_string")) and request.query_params.get(
+        "explain", "false"
+    ).lower() in ("1", "true", "yes")
     return await serve_prediction(
         request, request.path_params["name"], _native_parse, _native_encode, explain=explain
     )

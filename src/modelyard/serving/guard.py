@@ -13,6 +13,7 @@ import math
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from limits import RateLimitItem, parse_many
 from limits.aio.storage import Storage
@@ -24,6 +25,7 @@ from starlette.responses import Response
 
 from modelyard.domain.security import Permission, Principal, Role, key_prefix
 from modelyard.security.keys import KeyService, authenticate
+from modelyard.serving.hygiene import header_value
 from modelyard.serving.responses import error_response
 from modelyard.settings import Settings
 
@@ -37,6 +39,9 @@ class AuthTable:
     """Principals by key prefix, swapped wholesale by the refresher."""
 
     principals: dict[str, Principal] = field(default_factory=dict)
+    #: The store's key fingerprint (:meth:`KeyService.fingerprint`) when
+    #: ``principals`` were last loaded: the refresher reloads only when it changes.
+    fingerprint: list[tuple[Any, ...]] | None = None
 
 
 class LocalWindows:
@@ -54,14 +59,20 @@ class LocalWindows:
 
     def __init__(self, clock: Callable[[], float] = time.time) -> None:
         self._clock = clock
-        self._counts: dict[str, tuple[float, int]] = {}
+        self._counts: dict[tuple[str, tuple[str, ...]], tuple[float, int]] = {}
+        #: Per limit item (by id; the item is kept so its id is not reused): its own
+        #: key and window length, worked out once rather than on every hit.
+        self._items: dict[int, tuple[RateLimitItem, str, int]] = {}
 
     def hit(self, item: RateLimitItem, *identifiers: str) -> float | None:
         """Count one hit: ``None`` if within the limit, else seconds until the window ends."""
         now = self._clock()
-        expiry = item.get_expiry()
+        known = self._items.get(id(item))
+        if known is None or known[0] is not item:
+            known = self._items[id(item)] = (item, item.key_for(), item.get_expiry())
+        _, name, expiry = known
         end = now - now % expiry + expiry
-        key = item.key_for(*identifiers)
+        key = (name, identifiers)
         seen = self._counts.get(key)
         count = seen[1] + 1 if seen is not None and seen[0] == end else 1
         if count > item.amount:
@@ -128,13 +139,13 @@ class RateLimits:
 
 
 def bearer_key(request: Request) -> str | None:
-    header = request.headers.get("authorization")
+    header = header_value(request.scope, b"authorization")
     if header:
         scheme, _, value = header.partition(" ")
         if scheme.lower() == "bearer" and value.strip():
             return value.strip()
         return None
-    return request.headers.get("x-api-key")
+    return header_value(request.scope, b"x-api-key")
 
 
 def client_address(request: Request, trusted_proxies: list[str]) -> str:
@@ -189,14 +200,15 @@ def guarded(
     async def wrapper(request: Request) -> Response:
         if permission is None:
             return await handler(request)
-        settings: Settings = request.state.settings
-        request_id = request.state.request_id
-        limits: RateLimits = request.state.rate_limits
+        state = request.scope["state"]  # what request.state reads, without its lookups
+        settings: Settings = state["settings"]
+        request_id = state["request_id"]
+        limits: RateLimits = state["rate_limits"]
         if not settings.auth_enabled:
-            request.state.principal = ANONYMOUS_ADMIN
+            state["principal"] = ANONYMOUS_ADMIN
             return await handler(request)
         presented = bearer_key(request)
-        principal = authenticate(request.state.auth.principals, presented) if presented else None
+        principal = authenticate(state["auth"].principals, presented) if presented else None
         if principal is None and presented:
             principal = await _fresh_key(request, presented, limits, settings)
         if principal is None:
@@ -242,7 +254,7 @@ def guarded(
                 request_id,
                 headers=_retry(wait),
             )
-        request.state.principal = principal
+        state["principal"] = principal
         return await handler(request)
 
     wrapper.permission = permission  # type: ignore[attr-defined]

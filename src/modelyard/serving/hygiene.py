@@ -22,8 +22,10 @@ SECURITY_HEADERS = [
 ]
 
 
-def _header(scope: Scope, name: bytes) -> str | None:
-    for key, value in scope.get("headers", []):
+def header_value(scope: Scope, name: bytes) -> str | None:
+    """The first ``name`` header (lower-case, as ASGI gives names), like Starlette's
+    ``request.headers.get`` without building a ``Headers``."""
+    for key, value in scope.get("headers", ()):
         if key == name:
             return str(value.decode("latin-1"))
     return None
@@ -45,7 +47,7 @@ class HygieneMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        supplied = _header(scope, b"x-request-id")
+        supplied = header_value(scope, b"x-request-id")
         if supplied and _REQUEST_ID.fullmatch(supplied):
             request_id = supplied
         else:
@@ -59,7 +61,7 @@ class HygieneMiddleware:
                 message["headers"] = headers + extra
             await send(message)
 
-        host = host_name((_header(scope, b"host") or "").lower())
+        host = host_name((header_value(scope, b"host") or "").lower())
         if self.allowed is not None and "*" not in self.allowed and host not in self.allowed:
             await _reject(
                 send_with_headers,
@@ -70,7 +72,7 @@ class HygieneMiddleware:
             )
             return
         if scope["method"] in _BODY_METHODS:
-            ctype = (_header(scope, b"content-type") or "").split(";")[0].strip().lower()
+            ctype = (header_value(scope, b"content-type") or "").split(";")[0].strip().lower()
             if ctype != "application/json":
                 await _reject(
                     send_with_headers,

@@ -5,21 +5,50 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 
 from modelyard.errors import InvalidInputError, PayloadTooLargeError
+from modelyard.serving.hygiene import header_value
 
 BodyTooLarge = PayloadTooLargeError
 
 
 async def read_body(request: Request, limit: int) -> bytes:
     """The request body, refusing more than ``limit`` bytes before reading them all."""
-    declared = request.headers.get("content-length")
+    declared = header_value(request.scope, b"content-length")
     if declared is not None:
         if not declared.isdigit():
             raise InvalidInputError("invalid Content-Length header", field="content-length")
         if int(declared) > limit:
             raise BodyTooLarge(f"request body of {declared} bytes exceeds the {limit}-byte limit")
+    if hasattr(request, "_body") or request._stream_consumed:
+        # Read before (e.g. by the idempotency check): Starlette replays it, or refuses.
+        return await _read_stream(request, limit)
+    # What request.stream() does, without an async generator per request (creating and
+    # finalising one costs more than the rest of this function); Starlette's flags are
+    # set as it sets them, so a later stream() or body() behaves the same.
+    chunks: list[bytes] = []
+    size = 0
+    receive = request.receive
+    while True:
+        message = await receive()
+        if message["type"] == "http.request":
+            chunk = message.get("body", b"")
+            if not message.get("more_body", False):
+                request._stream_consumed = True
+            size += len(chunk)
+            if size > limit:
+                raise BodyTooLarge(f"request body exceeds the {limit}-byte limit")
+            if chunk:
+                chunks.append(chunk)
+            if request._stream_consumed:
+                return b"".join(chunks)
+        elif message["type"] == "http.disconnect":
+            request._is_disconnected = True
+            raise ClientDisconnect()
+
+
+async def _read_stream(request: Request, limit: int) -> bytes:
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
@@ -38,7 +67,9 @@ def decode_json(body: bytes, max_depth: int = 32) -> Any:
         value = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         raise InvalidInputError(f"malformed JSON: {exc}", field="body") from None
-    if _too_deep(value, max_depth):
+    # Nesting cannot exceed the number of opening brackets (those inside strings only
+    # add to the count): bodies with few of them need no walk.
+    if body.count(b"[") + body.count(b"{") > max_depth and _too_deep(value, max_depth):
         raise InvalidInputError(f"JSON nested deeper than {max_depth} levels", field="body")
     return value
 

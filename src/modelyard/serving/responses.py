@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
@@ -15,6 +16,31 @@ class ORJSONResponse(Response):
 
     def render(self, content: Any) -> bytes:
         return orjson.dumps(content, option=orjson.OPT_SERIALIZE_NUMPY)
+
+    def init_headers(self, headers: Mapping[str, str] | None = None) -> None:
+        """Starlette's headers (the given ones, then length and type) in one go, for the
+        usual case: a JSON body with a status that has one, neither header given."""
+        raw = (
+            [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
+            if headers
+            else []
+        )
+        status = self.status_code
+        if (
+            self.media_type != _JSON
+            or status < 200
+            or status in (204, 304)
+            or any(name in _BODY_HEADERS for name, _ in raw)
+        ):
+            super().init_headers(headers)
+            return
+        raw.append((b"content-length", str(len(self.body)).encode("latin-1")))
+        raw.append((b"content-type", b"application/json"))
+        self.raw_headers = raw
+
+
+_JSON = "application/json"
+_BODY_HEADERS = (b"content-length", b"content-type")
 
 
 def error_response(

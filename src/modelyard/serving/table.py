@@ -128,6 +128,21 @@ class EndpointTable:
         """Every endpoint in the store has a loaded model."""
         return all(name in self.served for name in self.known)
 
+    def current(self, revisions: list[tuple[str, int]]) -> bool:
+        """Whether :meth:`sync` would change nothing for endpoints at these
+        ``(name, revision)`` (each served, or failed to load, at its revision)."""
+        names = {name for name, _ in revisions}
+        if names != self.known or not names.issuperset(self.served):
+            return False
+        for name, revision in revisions:
+            served = self.served.get(name)
+            if served is not None and served.revision == revision:
+                continue
+            failed = self.errors.get(name)
+            if failed is None or failed[0] != revision:
+                return False
+        return True
+
     def sync(self, endpoints: list[Endpoint]) -> None:
         """Bring the table in line with the store (blocking: run it off the event loop)."""
         self.known = {e.name for e in endpoints}

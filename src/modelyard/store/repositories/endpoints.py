@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TypeAlias
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -12,6 +12,10 @@ from modelyard.domain.entities import Endpoint
 from modelyard.errors import ConflictError, NotFoundError
 from modelyard.store.orm import DeploymentRow, EndpointRow, ModelVersionRow, utcnow
 from modelyard.store.repositories.audit import AuditRepository
+
+#: ``(name, revision)`` of every endpoint, by name (see ``revisions``).
+EndpointRevisions: TypeAlias = list[tuple[str, int]]
+_REVISIONS = select(EndpointRow.name, EndpointRow.revision).order_by(EndpointRow.name)
 
 
 def to_entity(row: EndpointRow) -> Endpoint:
@@ -41,6 +45,12 @@ class EndpointRepository:
     def list(self) -> list[Endpoint]:
         rows = self.session.scalars(select(EndpointRow).order_by(EndpointRow.name)).all()
         return [to_entity(r) for r in rows]
+
+    def revisions(self) -> EndpointRevisions:
+        """Every endpoint's name and revision, by name (one narrow query, no objects):
+        each change to an endpoint (deploy, config, traffic, recompile) bumps its
+        revision."""
+        return [(name, revision) for name, revision in self.session.execute(_REVISIONS)]
 
     def configure(self, name: str, config: dict[str, Any], *, actor: str) -> Endpoint:
         """Replace the endpoint's options; running servers apply them on refresh."""

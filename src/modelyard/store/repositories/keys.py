@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any, TypeAlias
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -10,6 +11,19 @@ from sqlalchemy.orm import Session
 from modelyard.domain.security import Principal, Role
 from modelyard.errors import NotFoundError
 from modelyard.store.orm import ApiKeyRow
+
+#: The columns of every key that make its principal, by id (see ``fingerprint``).
+KeyFingerprint: TypeAlias = list[tuple[Any, ...]]
+_FINGERPRINT = select(
+    ApiKeyRow.id,
+    ApiKeyRow.prefix,
+    ApiKeyRow.key_hash,
+    ApiKeyRow.name,
+    ApiKeyRow.role,
+    ApiKeyRow.endpoints,
+    ApiKeyRow.expires_at,
+    ApiKeyRow.revoked_at,
+).order_by(ApiKeyRow.id)
 
 
 def _aware(value: datetime | None) -> datetime | None:
@@ -48,3 +62,8 @@ class KeyRepository:
 
     def all(self) -> list[ApiKeyRow]:
         return list(self.session.scalars(select(ApiKeyRow).order_by(ApiKeyRow.id)).all())
+
+    def fingerprint(self) -> KeyFingerprint:
+        """Every key's columns that :func:`to_principal` reads, by id (one query, no
+        objects): equal fingerprints mean equal principals."""
+        return [tuple(row) for row in self.session.execute(_FINGERPRINT)]

@@ -1,0 +1,91 @@
+"""Reading request bodies (as Starlette's stream does) and decoding JSON with a depth cap."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import pytest
+from starlette.requests import ClientDisconnect, Request
+
+from modelyard.errors import InvalidInputError, PayloadTooLargeError
+from modelyard.serving.payloads import _too_deep, decode_json, read_body
+
+
+def _request(messages: list[dict[str, Any]], headers: dict[str, str] | None = None) -> Request:
+    pending = list(messages)
+
+    async def receive() -> dict[str, Any]:
+        return pending.pop(0)
+
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": "/",
+        "query_string": b"",
+        "headers": [(k.encode(), v.encode()) for k, v in (headers or {}).items()],
+    }
+    return Request(scope, receive)
+
+
+def _chunks(*parts: bytes) -> list[dict[str, Any]]:
+    return [
+        {"type": "http.request", "body": part, "more_body": i < len(parts) - 1}
+        for i, part in enumerate(parts)
+    ]
+
+
+def test_read_body_joins_chunks_and_leaves_the_stream_consumed() -> None:
+    request = _request([{"type": "http.other"}, *_chunks(b'{"a"', b"", b": 1}")])
+    assert asyncio.run(read_body(request, 100)) == b'{"a": 1}'
+    with pytest.raises(RuntimeError, match="Stream consumed"):  # as after request.stream()
+        asyncio.run(request.body())
+
+
+def test_read_body_after_the_body_was_read_replays_it() -> None:
+    request = _request(_chunks(b"[1, ", b"2]"))
+
+    async def twice() -> tuple[bytes, bytes]:
+        first = await request.body()  # e.g. the idempotency check
+        return first, await read_body(request, 100)
+
+    assert asyncio.run(twice()) == (b"[1, 2]", b"[1, 2]")
+
+
+def test_read_body_limits() -> None:
+    with pytest.raises(PayloadTooLargeError, match="of 500 bytes exceeds the 100-byte"):
+        asyncio.run(read_body(_request([], {"content-length": "500"}), 100))
+    with pytest.raises(InvalidInputError, match="Content-Length"):
+        asyncio.run(read_body(_request([], {"content-length": "-1"}), 100))
+    with pytest.raises(PayloadTooLargeError, match="exceeds the 4-byte limit"):
+        asyncio.run(read_body(_request(_chunks(b"abc", b"de")), 4))
+
+
+def test_read_body_disconnect() -> None:
+    request = _request([*_chunks(b"ab", b"c")[:1], {"type": "http.disconnect"}])
+    with pytest.raises(ClientDisconnect):
+        asyncio.run(read_body(request, 100))
+    assert asyncio.run(request.is_disconnected())
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        1,
+        "[[[[",  # brackets in strings count, but nest nothing
+        {"inputs": [{"a": 1.0, "b": "{[{["}]},
+        [[[]]],
+        [[[[]]]],
+        {"a": [{"b": [{}]}]},
+        [[1], [2], [3], [4], [5]],
+    ],
+)
+def test_decode_json_depth_cap_matches_the_walk(value: Any) -> None:
+    body = json.dumps(value).encode()
+    for limit in range(1, 6):
+        if _too_deep(value, limit):
+            with pytest.raises(InvalidInputError, match="nested deeper"):
+                decode_json(body, limit)
+        else:
+            assert decode_json(body, limit) == value
