@@ -8,9 +8,10 @@ import functools
 import gc
 import logging
 import math
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
-from typing import Any, TypedDict
+from typing import TypedDict
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -31,6 +32,7 @@ from modelyard.api.operations import Operation
 from modelyard.api.schemas import PredictRequest
 from modelyard.deployments.rollout import RolloutService
 from modelyard.deployments.service import EndpointService
+from modelyard.domain.alerts import AlertRule
 from modelyard.domain.security import Permission
 from modelyard.errors import ConflictError, ModelyardError
 from modelyard.jobs.runner import start_runner
@@ -43,7 +45,6 @@ from modelyard.monitoring.alerting import (
     sync_spec_webhooks,
 )
 from modelyard.monitoring.drift_service import DriftService
-from modelyard.monitoring.service import MonitoringService
 from modelyard.monitoring.ship_worker import ShipperProcess
 from modelyard.monitoring.shipper import ship_all_or_fail, ship_pending
 from modelyard.monitoring.spool import Spool
@@ -118,13 +119,9 @@ def _drift_gauges(state: State) -> None:
     quality and cost as Prometheus gauges, and send ``drift.detected`` when it turns."""
     metrics = state["metrics"]
     window = timedelta(seconds=state["settings"].drift_window_s)
-    monitoring = MonitoringService(
-        state["store"],
-        cost_models=state["monitoring"].cost_models,
-        min_labels=state["settings"].quality_min_labels,
-    )
-    for name in list(state["table"].served):
-        _quality_and_cost_gauges(metrics, name, monitoring.summary(name, window), window)
+    served = list(state["table"].served)
+    _quality_and_cost_gauges(state, served, window)
+    for name in served:
         try:
             # One thread: drift work must not starve the serving threads.
             with threadpool_limits(limits=1):
@@ -143,25 +140,27 @@ def _drift_gauges(state: State) -> None:
         state["alerting"].record_drift(name, report, window.total_seconds())
 
 
-def _quality_and_cost_gauges(
-    metrics: ServingMetrics, endpoint: str, summary: dict[str, Any], window: timedelta
-) -> None:
-    """The ``monitor`` summary's quality and cost as gauges (NaN when unknown)."""
-    quality = summary["live_quality"]
-    realized = quality.get("value") if quality.get("source") == "realized" else None
-    cost = summary["cost"]["total"] if summary["cost"]["priced"] else {}
-    cost_usd = cost.get("cost_usd")
-    values = (
-        (metrics.live_accuracy, realized),
-        (metrics.estimated_accuracy, quality.get("estimated")),
-        (metrics.cost_per_request, cost.get("cost_per_request")),
-        (
-            metrics.cost_per_hour,
-            None if cost_usd is None else cost_usd * 3600 / window.total_seconds(),
-        ),
-    )
-    for gauge, value in values:
-        gauge.labels(endpoint).set(math.nan if value is None else float(value))
+#: Alert metrics published as gauges over the drift window (NaN when unknown).
+_WINDOW_GAUGES = ("live_accuracy", "estimated_accuracy", "cost_per_request", "cost_per_hour")
+
+
+def _quality_and_cost_gauges(state: State, endpoints: list[str], window: timedelta) -> None:
+    """The alert metrics' own values of quality and cost, so the exported Prometheus
+    rules (which read these gauges) see exactly what the server's alerts evaluate."""
+    source = state["alerting"].metrics
+    if source is None or not endpoints:
+        return
+    rules = [
+        AlertRule(name=f"gauge.{metric}", metric=metric, comparison=">", threshold=0.0,
+                  window=f"{max(int(window.total_seconds()), 1)}s")
+        for metric in _WINDOW_GAUGES
+    ]  # fmt: skip
+    values = source.values([(rule, name) for rule in rules for name in endpoints], time.time())
+    gauges = state["metrics"].window_gauges
+    for rule in rules:
+        for name in endpoints:
+            value = values[(rule.name, name)]
+            gauges[rule.metric].labels(name).set(math.nan if value is None else value)
 
 
 def _rollout_looks(state: State, rollouts: RolloutService) -> None:

@@ -113,6 +113,13 @@ class ServingMetrics:
             ["endpoint"],
             registry=self.registry,
         )
+        #: The window gauges by the alert metric they publish.
+        self.window_gauges = {
+            "live_accuracy": self.live_accuracy,
+            "estimated_accuracy": self.estimated_accuracy,
+            "cost_per_request": self.cost_per_request,
+            "cost_per_hour": self.cost_per_hour,
+        }
         self.endpoint_ready = Gauge(
             "modelyard_endpoint_ready",
             "1 when the endpoint's model is loaded and serving.",
