@@ -198,7 +198,8 @@ def _settled_policy(pid: int, want: int, timeout: float = 30.0) -> int:
 def test_shipper_child_runs_at_idle_priority_unless_told_not_to(
     settings: Settings, idle: bool
 ) -> None:
-    from modelyard.monitoring.ship_worker import NICENESS, ShipperProcess
+    from modelyard.children import NICENESS
+    from modelyard.monitoring.ship_worker import ShipperProcess
 
     shipper = ShipperProcess(settings.model_copy(update={"ship_idle_priority": idle}))
     try:

@@ -28,12 +28,12 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
 import uuid
 from dataclasses import dataclass, field
 
+from modelyard.children import spawn, terminate
 from modelyard.domain.jobs import JobStatus, RetryPolicy
 from modelyard.jobs.service import JobService
 from modelyard.settings import Settings
@@ -122,7 +122,7 @@ class JobRunner:
             children = list(self.children.values())
             self.children.clear()
         for child in children:
-            _terminate(child.process, timeout_s)
+            terminate(child.process, timeout_s)
             try:
                 if child.stop_reason == "cancel":
                     self.service.finish(
@@ -231,40 +231,8 @@ class JobRunner:
 
     def _spawn(self, job_id: str) -> subprocess.Popen[bytes]:
         """``python -m modelyard.jobs.worker`` with the settings as JSON on stdin."""
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "modelyard.jobs.worker",
-                "--job",
-                job_id,
-                "--owner",
-                self.owner,
-                "--parent",
-                str(os.getpid()),
-            ],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.DEVNULL,
-        )
-        assert process.stdin is not None
-        try:
-            process.stdin.write(self.settings.model_dump_json().encode())
-            process.stdin.close()
-        except OSError:
-            process.kill()
-            process.wait()
-            raise
-        return process
-
-
-def _terminate(process: subprocess.Popen[bytes], timeout_s: float) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout_s)
-        except subprocess.TimeoutExpired:
-            process.kill()
-    process.wait()
+        args = ["--job", job_id, "--owner", self.owner, "--parent", str(os.getpid())]
+        return spawn("modelyard.jobs.worker", args, self.settings, quiet=True)
 
 
 def runs_in_children(settings: Settings) -> bool:

@@ -11,7 +11,6 @@ orphan never runs on while another worker retries its job.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import logging
 import os
 import signal
@@ -19,6 +18,7 @@ import sys
 import threading
 import time
 
+from modelyard.children import lower_priority, read_settings
 from modelyard.domain.jobs import JobStatus
 from modelyard.errors import ModelyardError
 from modelyard.jobs.kinds import execute
@@ -27,7 +27,6 @@ from modelyard.settings import Settings
 from modelyard.store.store import Store, open_store
 
 log = logging.getLogger("modelyard.jobs")
-NICENESS = 10
 ORPHANED_EXIT = 3
 
 
@@ -72,9 +71,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s job worker: %(message)s")
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C goes to the runner, which stops us
-    with contextlib.suppress(OSError):
-        os.nice(NICENESS)
-    settings = Settings.model_validate_json(sys.stdin.buffer.read())
+    lower_priority()
+    settings = read_settings()
     parent = args.parent if args.parent is not None else os.getppid()
     threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
     store = open_store(settings, migrate=False)

@@ -17,7 +17,6 @@ workers and a final in-process ship at shutdown never take one twice.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import signal
@@ -27,13 +26,13 @@ import threading
 import time
 from types import FrameType
 
+from modelyard.children import lower_priority, read_settings, spawn, terminate
 from modelyard.monitoring.shipper import ship_pending
 from modelyard.monitoring.spool import oldest_pending_age
 from modelyard.settings import Settings
 from modelyard.store.store import open_store
 
 log = logging.getLogger("modelyard.monitoring")
-NICENESS = 10
 CATCH_UP = "--catch-up"
 BACKLOG_CHECK_S = 1.0  # how often the server looks at the age of the backlog
 
@@ -55,24 +54,13 @@ def run(settings: Settings, parent_pid: int, stop: threading.Event, *, once: boo
         store.close()
 
 
-def lower_priority(*, idle: bool) -> None:
-    """``nice`` +10, then the idle scheduling class if asked for and available."""
-    with contextlib.suppress(OSError):
-        os.nice(NICENESS)
-    if idle and hasattr(os, "SCHED_IDLE"):
-        try:
-            os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
-        except OSError as exc:
-            log.warning("cannot use idle CPU priority (%s); shipping at nice +10", exc)
-
-
 def main() -> None:
     """Entry point of the child: settings arrive as JSON on stdin (never in argv).
 
     ``PARENT_PID [--catch-up]``: with ``--catch-up``, ship what is pending once, at
     ``nice`` +10, and exit."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s shipper: %(message)s")
-    settings = Settings.model_validate_json(sys.stdin.buffer.read())
+    settings = read_settings()
     args = sys.argv[1:]
     catch_up = CATCH_UP in args
     positional = [a for a in args if a != CATCH_UP]
@@ -155,14 +143,7 @@ class ShipperProcess:
             self.catch_up = self._spawn(CATCH_UP)
 
     def _spawn(self, *flags: str) -> subprocess.Popen[bytes]:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "modelyard.monitoring.ship_worker", str(os.getpid()), *flags],
-            stdin=subprocess.PIPE,
-        )
-        assert process.stdin is not None
-        process.stdin.write(self.settings.model_dump_json().encode())
-        process.stdin.close()
-        return process
+        return spawn("modelyard.monitoring.ship_worker", [str(os.getpid()), *flags], self.settings)
 
     def stop(self, timeout: float = 10.0) -> None:
         """Ask the children to finish their current batch and exit; kill one that hangs."""
@@ -171,13 +152,7 @@ class ShipperProcess:
             children = [p for p in (self.process, self.catch_up) if p is not None]
             self.process = self.catch_up = None
         for process in children:
-            if process.poll() is None:
-                process.terminate()
-                try:
-                    process.wait(timeout)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-            process.wait()
+            terminate(process, timeout)
 
 
 if __name__ == "__main__":
