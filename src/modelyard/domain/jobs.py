@@ -31,6 +31,7 @@ from enum import StrEnum
 from typing import Any
 
 from modelyard.domain.refs import check_name, parse_dataset_ref, parse_model_ref
+from modelyard.domain.windows import parse_window
 from modelyard.errors import ConflictError, InvalidInputError
 
 
@@ -76,7 +77,6 @@ EVENTS: dict[JobStatus, str] = {
 }
 
 _JOB_ID = re.compile(r"^job_[0-9a-f]{32}$")
-_WINDOW = re.compile(r"^[1-9][0-9]{0,5}[smhd]$")
 
 
 def new_job_id() -> str:
@@ -237,8 +237,7 @@ def _dataset(value: str) -> str:
 
 
 def _window(value: str) -> str:
-    if not _WINDOW.fullmatch(value):
-        raise InvalidInputError(f"invalid window {value!r}: use a number and a unit, e.g. 30m, 24h")
+    parse_window(value)  # the drift report parses it the same way
     return value
 
 

@@ -34,6 +34,7 @@ from modelyard.domain.drift import DriftConfig, DriftReference, DriftReport, det
 from modelyard.domain.entities import ModelVersion, Run
 from modelyard.domain.refs import check_name
 from modelyard.domain.signature import to_json_scalar
+from modelyard.domain.windows import parse_window
 from modelyard.errors import InvalidInputError, ModelyardError
 from modelyard.registry.service import RegistryService
 from modelyard.runtime.base import LoadedModel
@@ -47,17 +48,6 @@ from modelyard.training.splits import holdout_split, ids_digest, row_ids, train_
 PREDICTION = "__prediction__"
 REFERENCE_ROWS = 20_000
 _NUMERIC = {"integer", "float"}
-
-
-def parse_window(text: str) -> timedelta:
-    """``30m``, ``24h``, ``7d`` → a timedelta."""
-    units = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
-    value, unit = text[:-1], text[-1:].lower()
-    if unit not in units or not value.isdigit() or int(value) <= 0:
-        raise InvalidInputError(
-            f"invalid window {text!r}: use a number and a unit, e.g. 30m, 24h, 7d", field="window"
-        )
-    return timedelta(**{units[unit]: int(value)})
 
 
 def _categorical(version: ModelVersion) -> list[str]:
