@@ -28,7 +28,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar
 
 from modelyard.domain.refs import check_name, parse_dataset_ref, parse_model_ref
 from modelyard.domain.windows import parse_window
@@ -50,6 +50,7 @@ class JobStatus(StrEnum):
     CANCELLED = "cancelled"
 
 
+E = TypeVar("E", JobKind, JobStatus)
 KINDS: tuple[str, ...] = tuple(k.value for k in JobKind)
 STATUSES: tuple[str, ...] = tuple(s.value for s in JobStatus)
 TERMINAL: frozenset[JobStatus] = frozenset(
@@ -89,20 +90,20 @@ def is_job_id(value: str) -> bool:
 
 
 def parse_kind(value: object) -> JobKind:
-    try:
-        return JobKind(str(value))
-    except ValueError:
-        raise InvalidInputError(
-            f"unknown job kind {value!r}; allowed: {', '.join(KINDS)}", field="kind"
-        ) from None
+    return _member(JobKind, value, "kind")
 
 
 def parse_status(value: object) -> JobStatus:
+    return _member(JobStatus, value, "status")
+
+
+def _member(enum: type[E], value: object, field: str) -> E:
     try:
-        return JobStatus(str(value))
+        return enum(str(value))
     except ValueError:
+        allowed = ", ".join(member.value for member in enum)
         raise InvalidInputError(
-            f"unknown job status {value!r}; allowed: {', '.join(STATUSES)}", field="status"
+            f"unknown job {field} {value!r}; allowed: {allowed}", field=field
         ) from None
 
 
