@@ -57,14 +57,19 @@ class SklearnModel(LoadedModel):
         classes = getattr(model, "classes_", None)
         self.classes: list[Any] | None = None if classes is None else plain_list(classes)
         self.has_proba = self.classes is not None and hasattr(model, "predict_proba")
-        self.as_array = _numeric_estimator(model, signature)
         self._runner = model
-        if self.as_array:
+        self.as_array = False
+        if _numeric_estimator(model, signature):
             # Column order is guaranteed by the signature, so a shallow copy without the
             # recorded names takes a plain array and skips the costly name check; the
             # original object (used by compile and explain) keeps its names.
-            self._runner = copy.copy(model)
-            del self._runner.feature_names_in_
+            runner = copy.copy(model)
+            del runner.feature_names_in_
+            # Some estimators keep their names anyway (LightGBM's scikit-learn API
+            # derives them from the booster and ignores the delete): those get the
+            # frame, or every call would warn that the array has no feature names.
+            if getattr(runner, "feature_names_in_", None) is None:
+                self._runner, self.as_array = runner, True
 
     def _predict(self, frame: pd.DataFrame) -> Prediction:
         return self._answer(frame.to_numpy(dtype=np.float64) if self.as_array else frame)
