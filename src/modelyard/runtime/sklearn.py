@@ -59,22 +59,29 @@ class SklearnModel(LoadedModel):
         self.has_proba = self.classes is not None and hasattr(model, "predict_proba")
         self._runner = model
         self.as_array = False
+        #: Column labels for a matrix handed to an estimator that insists on names.
+        self._names: pd.Index | None = None
         if _numeric_estimator(model, signature):
             # Column order is guaranteed by the signature, so a shallow copy without the
             # recorded names takes a plain array and skips the costly name check; the
             # original object (used by compile and explain) keeps its names.
             runner = copy.copy(model)
             del runner.feature_names_in_
-            # Some estimators keep their names anyway (LightGBM's scikit-learn API
-            # derives them from the booster and ignores the delete): those get the
-            # frame, or every call would warn that the array has no feature names.
             if getattr(runner, "feature_names_in_", None) is None:
                 self._runner, self.as_array = runner, True
+            else:
+                # Some keep them anyway (LightGBM's scikit-learn API derives them from
+                # the booster and ignores the delete): a bare array would warn on every
+                # call, so they get a frame, with plain object labels (LightGBM reads
+                # pyarrow-backed string labels one by one: +50 us a call).
+                self._names = pd.Index(list(signature.columns), dtype=object)
 
     def _predict(self, frame: pd.DataFrame) -> Prediction:
         return self._answer(frame.to_numpy(dtype=np.float64) if self.as_array else frame)
 
     def _predict_matrix(self, matrix: FloatMatrix) -> Prediction:
+        if self._names is not None:
+            return self._answer(pd.DataFrame(matrix, columns=self._names, copy=False))
         if not self.as_array:
             return super()._predict_matrix(matrix)
         return self._answer(matrix)  # what _predict hands it: the frame's float64 array
