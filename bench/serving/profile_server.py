@@ -47,9 +47,9 @@ BUCKETS: list[tuple[str, tuple[str, ...]]] = [
     ("Prometheus metrics", ("prometheus_client",)),
     ("response encoding", ("_native_encode", "ORJSONResponse", "orjson")),
     ("rest of the predict handler", ("dataplane.py", "guard.py", "operations.py")),
-    ("HTTP/1.1 (uvicorn h11)", ("h11", "httptools")),
+    ("HTTP/1.1 (uvicorn: httptools, or h11 without it)", ("h11", "httptools")),
     ("ASGI middleware (hygiene, Starlette)", ("hygiene.py", "starlette/")),
-    ("event loop + sockets", ("asyncio/",)),
+    ("event loop + sockets", ("asyncio/", "uvloop")),
 ]
 
 
