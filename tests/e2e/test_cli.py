@@ -106,6 +106,14 @@ def test_dataset_train_models_deploy_commands(
     assert "staging" in promoted
     deployed = cli("deploy", "loans-ep", "--model", "loanmodel:1").stdout
     assert "loans-ep" in deployed
+    # Batching per endpoint, under the names the serving issue uses.
+    cli("endpoints", "configure", "loans-ep", "--max-batch-size", "8", "--max-wait-ms", "2")
+    from modelyard.settings import Settings
+    from modelyard.workspace import Workspace
+
+    with Workspace(Settings(home=tmp_path / "home")) as ws:
+        config = ws.endpoints.get("loans-ep").config
+    assert config["batch_max_rows"] == 8 and config["batch_max_wait_ms"] == 2.0
 
 
 @pytest.mark.parametrize(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, model_validator
 
 from modelyard.domain.jobs import JobKind
 
@@ -35,8 +35,20 @@ class EndpointConfigUpdate(Strict):
     """Fields to change; ``null`` clears an option (back to the server default)."""
 
     pii_columns: list[str] | None = Field(default=None, max_length=200)
-    batch_max_rows: int | None = Field(default=None, ge=1, le=100_000)
-    batch_max_wait_ms: float | None = Field(default=None, ge=0, le=1000)
+    batch_max_rows: int | None = Field(
+        default=None,
+        ge=1,
+        le=100_000,
+        validation_alias=AliasChoices("batch_max_rows", "max_batch_size"),
+        description="Largest adaptive batch in rows (also accepted as max_batch_size).",
+    )
+    batch_max_wait_ms: float | None = Field(
+        default=None,
+        ge=0,
+        le=1000,
+        validation_alias=AliasChoices("batch_max_wait_ms", "max_wait_ms"),
+        description="Wait to fill a batch; 0 adds none when idle (also max_wait_ms).",
+    )
     cache_ttl_s: float | None = Field(default=None, ge=0, le=86_400)
     low_confidence_threshold: float | None = Field(default=None, ge=0, le=1)
     timeout_s: float | None = Field(default=None, gt=0, le=600)
@@ -48,6 +60,19 @@ class EndpointConfigUpdate(Strict):
         description="Circuit breaker overrides: enabled, consecutive_failures, window, "
         "min_calls, failure_rate, consecutive_slow, cooldown_s, half_open_probes.",
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_name_each(cls, data: Any) -> Any:
+        """Refuse a field given under both of its names (which one would win?)."""
+        if isinstance(data, dict):
+            for name, alias in (
+                ("batch_max_rows", "max_batch_size"),
+                ("batch_max_wait_ms", "max_wait_ms"),
+            ):
+                if name in data and alias in data:
+                    raise ValueError(f"give {name} or {alias}, not both")
+        return data
 
 
 class WebhookCreate(Strict):

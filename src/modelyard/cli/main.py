@@ -270,8 +270,13 @@ def endpoints_configure(
     pii: Annotated[
         list[str] | None, typer.Option(help="Input column to redact/encrypt in the log.")
     ] = None,
-    batch_max_rows: Annotated[int | None, typer.Option(help="Largest adaptive batch.")] = None,
-    batch_max_wait_ms: Annotated[float | None, typer.Option(help="Wait to fill.")] = None,
+    batch_max_rows: Annotated[
+        int | None,
+        typer.Option("--batch-max-rows", "--max-batch-size", help="Largest adaptive batch."),
+    ] = None,
+    batch_max_wait_ms: Annotated[
+        float | None, typer.Option("--batch-max-wait-ms", "--max-wait-ms", help="Wait to fill.")
+    ] = None,
     cache_ttl_s: Annotated[float | None, typer.Option(help="Response cache TTL; 0 off.")] = None,
     low_confidence: Annotated[float | None, typer.Option(help="Flag threshold.")] = None,
     timeout_s: Annotated[float | None, typer.Option(help="Prediction time budget.")] = None,
