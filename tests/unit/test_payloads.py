@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import struct
 from typing import Any
 
 import pytest
 from starlette.requests import ClientDisconnect, Request
 
 from modelyard.errors import InvalidInputError, PayloadTooLargeError
-from modelyard.serving.payloads import _too_deep, decode_json, read_body
+from modelyard.serving.payloads import _too_deep, decode_json, decode_oip_body, read_body
 
 
 def _request(messages: list[dict[str, Any]], headers: dict[str, str] | None = None) -> Request:
@@ -89,3 +90,22 @@ def test_decode_json_depth_cap_matches_the_walk(value: Any) -> None:
                 decode_json(body, limit)
         else:
             assert decode_json(body, limit) == value
+
+
+def test_decode_oip_body_json_binary_and_unframed() -> None:
+    tensor = {"name": "n", "shape": [2], "datatype": "INT32"}
+    header = json.dumps({"inputs": [{**tensor, "parameters": {"binary_data_size": 8}}]})
+    body = header.encode() + struct.pack("<2i", 3, -4)
+    assert decode_oip_body(body, str(len(header))) == {"inputs": [{**tensor, "data": [3, -4]}]}
+    plain = json.dumps({"inputs": [{**tensor, "data": [1, 2]}]}).encode()
+    assert decode_oip_body(plain, None) == json.loads(plain)
+    with pytest.raises(
+        InvalidInputError, match=r"inputs\[0\] \('n'\).*no Inference-Header"
+    ) as info:
+        decode_oip_body(body, None)
+    assert info.value.field == "n"
+    with pytest.raises(InvalidInputError, match="malformed JSON") as info:
+        decode_oip_body(b"\x80\x04 pickle", None)
+    assert info.value.field == "body"
+    with pytest.raises(InvalidInputError, match="nested deeper") as info:
+        decode_oip_body(b"[" * 40 + b"]" * 40 + b"xx", "80", max_depth=32)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 import json
+import struct
 from typing import Any
 
 import numpy as np
@@ -18,6 +20,9 @@ from modelyard.serving.protocols.oip import (
     encode_oip_response,
     model_metadata,
     parse_oip_request,
+    read_binary_inputs,
+    split_binary_body,
+    unframed_binary_error,
 )
 
 SIGNATURE = Signature(
@@ -223,7 +228,7 @@ def others(n: int = 2) -> list[dict[str, Any]]:
         (
             {"inputs": [tensor(parameters={"binary_data_size": 16}), *others()]},
             "age",
-            "binary data extension",
+            "binary data extension.*no Inference-Header-Content-Length header",
         ),
         ({"inputs": [tensor(parameters=[1]), *others()]}, "age", "parameters must be"),
         ({"inputs": [tensor(), tensor(), *others()]}, "age", "two input tensors"),
@@ -312,6 +317,275 @@ def test_values_the_signature_refuses_name_the_column() -> None:
     with pytest.raises(SignatureError, match="expects integer") as info:
         parse_oip_request(wrong, SIGNATURE)
     assert info.value.field == "age"
+
+
+# ----------------------------------------------------------- binary tensor data extension
+
+
+def serialize_bytes(array: np.ndarray) -> bytes:
+    """tritonclient.utils.serialize_byte_tensor: each element a 4-byte little-endian
+    length and its bytes (str elements as UTF-8), row-major."""
+    parts = []
+    for item in np.nditer(array, flags=["refs_ok"], order="C"):
+        value = item.item()
+        raw = value if isinstance(value, bytes) else str(value).encode("utf-8")
+        parts.append(struct.pack("<I", len(raw)) + raw)
+    return b"".join(parts)
+
+
+def binary_input(name: str, array: np.ndarray, datatype: str) -> tuple[dict[str, Any], bytes]:
+    """``InferInput(name, shape, datatype).set_data_from_numpy(array)`` (binary_data=True):
+    the tensor as the JSON header carries it, and its raw bytes."""
+    raw = serialize_bytes(array) if datatype == "BYTES" else array.tobytes()
+    tensor = {"name": name, "shape": list(array.shape), "datatype": datatype}
+    return {**tensor, "parameters": {"binary_data_size": len(raw)}}, raw
+
+
+def binary_body(*inputs: tuple[dict[str, Any], bytes] | dict[str, Any], **extra: Any) -> Any:
+    """A binary request's body (JSON header, then each binary input's bytes in order) and
+    its Inference-Header-Content-Length, as tritonclient builds them."""
+    tensors = [i[0] if isinstance(i, tuple) else i for i in inputs]
+    header = json.dumps({"inputs": tensors, **extra}).encode()
+    raw = b"".join(i[1] for i in inputs if isinstance(i, tuple))
+    return header + raw, str(len(header))
+
+
+def decode(body: bytes, header_length: str) -> Any:
+    """What the HTTP layer does with a binary body (decode_oip_body, without limits)."""
+    header, binary = split_binary_body(body, header_length)
+    return read_binary_inputs(json.loads(header), binary)
+
+
+def binary_columns(frame: pd.DataFrame, *, two_d: bool = False) -> list[Any]:
+    datatypes = {"age": "INT64", "income": "FP32", "city": "BYTES", "member": "BOOL"}
+    arrays = {
+        "age": frame["age"].to_numpy(np.int64),
+        "income": frame["income"].to_numpy(np.float32),
+        "city": frame["city"].to_numpy(object),
+        "member": frame["member"].to_numpy(bool),
+    }
+    return [
+        binary_input(name, array.reshape(-1, 1) if two_d else array, datatypes[name])
+        for name, array in arrays.items()
+    ]
+
+
+def test_split_binary_body_at_the_header_length() -> None:
+    header, binary = split_binary_body(b'{"inputs": []}\x01\x02\x03', "14")
+    assert header == b'{"inputs": []}' and bytes(binary) == b"\x01\x02\x03"
+    header, binary = split_binary_body(b'{"inputs": []}', " 14 ")
+    assert header == b'{"inputs": []}' and len(binary) == 0
+
+
+@pytest.mark.parametrize("two_d", [False, True], ids=["shape-n", "shape-n-1"])
+def test_binary_column_tensors_read_like_json_ones(frame: pd.DataFrame, two_d: bool) -> None:
+    payload = decode(*binary_body(*binary_columns(frame, two_d=two_d), id="b-1"))
+    assert payload == request(*column_inputs(frame, two_d=two_d), id="b-1")
+    got, request_id, _ = parse_oip_request(payload, SIGNATURE)
+    assert request_id == "b-1"
+    pd.testing.assert_frame_equal(got, validate_frame(SIGNATURE, frame))
+
+
+def test_binary_and_json_tensors_mix_in_one_request(frame: pd.DataFrame) -> None:
+    binary = binary_columns(frame)
+    plain = column_inputs(frame)
+    mixed = [binary[0], plain[1], binary[2], plain[3]]  # bytes: age's, then city's
+    payload = decode(*binary_body(*mixed, outputs=[{"name": "predict"}]))
+    assert payload == request(*plain, outputs=[{"name": "predict"}])
+    pd.testing.assert_frame_equal(parse(payload), validate_frame(SIGNATURE, frame))
+
+
+@pytest.mark.parametrize("datatype", ["FP64", "FP32", "FP16"])
+def test_binary_matrix_in_signature_order(datatype: str) -> None:
+    array = np.array([[0.5, -1.0, 2], [1.5, 0.25, 4]], dtype=np.float64)
+    dtype = {"FP64": np.float64, "FP32": np.float32, "FP16": np.float16}[datatype]
+    payload = decode(*binary_body(binary_input("input__0", array.astype(dtype), datatype)))
+    assert payload == request(infer_input("input__0", array.astype(dtype), datatype))
+    got = parse(payload, NUMERIC)
+    assert got["k"].tolist() == [2, 4]
+    np.testing.assert_allclose(got[["a", "b"]].to_numpy(), array[:, :2])
+
+
+@pytest.mark.parametrize(
+    ("datatype", "dtype"),
+    [("INT8", np.int8), ("INT16", np.int16), ("INT32", np.int32), ("UINT8", np.uint8),
+     ("UINT16", np.uint16), ("UINT32", np.uint32), ("UINT64", np.uint64)],
+)  # fmt: skip
+def test_binary_integer_widths(datatype: str, dtype: Any) -> None:
+    signature = Signature((ColumnSpec("n", "integer"),), OutputSpec("regression"))
+    array = np.array([0, 7, 100], dtype=dtype)
+    payload = decode(*binary_body(binary_input("n", array, datatype)))
+    assert payload["inputs"][0]["data"] == [0, 7, 100]
+    assert parse(payload, signature)["n"].tolist() == [0, 7, 100]
+
+
+def test_binary_numbers_are_little_endian_whatever_the_host() -> None:
+    signature = Signature((ColumnSpec("n", "integer"),), OutputSpec("regression"))
+    raw = struct.pack("<3q", 1, -2, 2**40)
+    tensor = {"name": "n", "shape": [3], "datatype": "INT64"}
+    body, length = binary_body((tensor | {"parameters": {"binary_data_size": 24}}, raw))
+    assert parse(decode(body, length), signature)["n"].tolist() == [1, -2, 2**40]
+
+
+def test_binary_bytes_are_utf8_strings_and_match_tritonclient() -> None:
+    cities = np.array(["zürich", "", "東京", "a b"], dtype=object)
+    tensor, raw = binary_input("city", cities, "BYTES")
+    assert raw[:4] == struct.pack("<I", len("zürich".encode()))
+    utils = pytest.importorskip("tritonclient.utils")
+    assert utils.serialize_byte_tensor(cities).item() == raw
+    assert decode(*binary_body((tensor, raw)))["inputs"][0]["data"] == cities.tolist()
+
+
+def test_binary_tensor_keeps_its_other_parameters_and_payload_is_not_changed(
+    frame: pd.DataFrame,
+) -> None:
+    tensor, raw = binary_columns(frame)[0]
+    tensor["parameters"]["content_type"] = "np"
+    body, length = binary_body((tensor, raw), *column_inputs(frame)[1:])
+    header, binary = split_binary_body(body, length)
+    payload = json.loads(header)
+    before = copy.deepcopy(payload)
+    read = read_binary_inputs(payload, binary)
+    assert payload == before
+    assert read["inputs"][0]["parameters"] == {"content_type": "np"}
+    assert read["inputs"][0]["data"] == frame["age"].tolist()
+
+
+def test_a_binary_header_without_binary_inputs_is_plain_json(frame: pd.DataFrame) -> None:
+    body, length = binary_body(*column_inputs(frame))
+    assert decode(body, length) == request(*column_inputs(frame))
+
+
+def test_large_binary_requests_take_the_same_checks(frame: pd.DataFrame) -> None:
+    big = pd.concat([frame] * 100, ignore_index=True)
+    assert len(big) > SMALL_REQUEST_ROWS
+    got = parse(decode(*binary_body(*binary_columns(big))))
+    pd.testing.assert_frame_equal(got, validate_frame(SIGNATURE, big))
+
+
+def _age(**changes: Any) -> tuple[dict[str, Any], bytes]:
+    """A binary INT64 ``age`` tensor of 2 rows, its header entry changed by ``changes``."""
+    tensor, raw = binary_input("age", np.array([31, 45], dtype=np.int64), "INT64")
+    raw = changes.pop("raw", raw)
+    tensor.update(changes)
+    return {k: v for k, v in tensor.items() if v is not ...}, raw
+
+
+def _binary_others(n: int = 2, **city: Any) -> list[tuple[dict[str, Any], bytes]]:
+    income, income_raw = binary_input("income", np.ones(n), "FP64")
+    cities, cities_raw = binary_input("city", np.array(["x"] * n, dtype=object), "BYTES")
+    cities_raw = city.pop("raw", cities_raw)
+    cities.update(city)
+    member, member_raw = binary_input("member", np.ones(n, dtype=bool), "BOOL")
+    return [(income, income_raw), (cities, cities_raw), (member, member_raw)]
+
+
+def _size(n: int) -> dict[str, Any]:
+    return {"binary_data_size": n}
+
+
+BINARY_ERRORS: list[tuple[str, Any, str, str]] = [
+    ("size-short", [_age(shape=[3]), *_binary_others()], "age",
+     r"inputs\[0\] \('age'\) has shape \[3\] of INT64 \(8 bytes each\), which needs 24 "
+     "bytes; binary_data_size is 16"),
+    ("size-odd", [_age(parameters=_size(12), raw=b"\0" * 12), *_binary_others()], "age",
+     "needs 16 bytes; binary_data_size is 12"),
+    ("size-beyond-body", [*_binary_others(), _age(parameters=_size(32))], "age",
+     r"inputs\[3\] \('age'\) has binary_data_size 32, but only 16 bytes"),
+    ("size-negative", [_age(parameters=_size(-8)), *_binary_others()], "age",
+     "must be a non-negative integer, got -8"),
+    ("size-text", [_age(parameters=_size("16")), *_binary_others()], "age",
+     "must be a non-negative integer"),
+    ("size-bool", [_age(parameters=_size(True)), *_binary_others()], "age",
+     "must be a non-negative integer"),
+    ("data-and-size", [_age(data=[1, 2]), *_binary_others()], "age", "both 'data' and"),
+    ("leftover", [*_binary_others(), _age(raw=b"\0" * 24)], "inputs",
+     r"8 bytes of binary data are left over: the body has 52 bytes after the JSON header, "
+     r"but the inputs' binary_data_size values add up to 44 \(.*inputs\[3\] \('age'\): 16\)"),
+    ("bytes-count", [_age(), *_binary_others(shape=[3])], "city",
+     r"inputs\[2\] \('city'\) has shape \[3\], which needs 3 BYTES elements"),
+    ("bytes-cut-length", [_age(), *_binary_others(parameters=_size(7), raw=b"\1\0\0\0x\1\0")],
+     "city", "BYTES element 1 starts 2 bytes before the end"),
+    ("bytes-cut-value", [_age(), *_binary_others(parameters=_size(9), raw=b"\1\0\0\0x\t\0\0\0")],
+     "city", "BYTES element 1 has length 9, but only 0 bytes"),
+    ("bytes-not-utf8", [_age(), *_binary_others(parameters=_size(11),
+                                                raw=b"\1\0\0\0x\2\0\0\0\xff\xfe")],
+     "city", "BYTES element 1 is not valid UTF-8"),
+    ("bool-byte", [_age(), *_binary_others()[:2],
+                   (binary_input("member", np.ones(2, dtype=bool), "BOOL")[0], b"\1\2")],
+     "member", "byte 1 of its binary data is 2; BOOL elements are one byte, 0 or 1"),
+    ("datatype", [_age(datatype="BF16"), *_binary_others()], "age", "datatype 'BF16'"),
+    ("shape", [_age(shape=[2, 1, 1]), *_binary_others()], "age", "shape must be"),
+    ("no-name", [_age(name=...), *_binary_others()], "inputs[0]", "name must be"),
+    ("unknown-key", [_age(contents={}), *_binary_others()], "age", "unexpected key 'contents'"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("inputs", "field", "match"),
+    [case[1:] for case in BINARY_ERRORS],
+    ids=[case[0] for case in BINARY_ERRORS],
+)
+def test_malformed_binary_requests_name_the_tensor(inputs: Any, field: str, match: str) -> None:
+    body, length = binary_body(*inputs)
+    header, binary = split_binary_body(body, length)
+    payload = json.loads(header)
+    before = copy.deepcopy(payload)
+    with pytest.raises(InvalidInputError, match=match) as info:
+        parse_oip_request(read_binary_inputs(payload, binary), SIGNATURE)
+    assert info.value.field == field
+    assert payload == before
+
+
+def test_binary_data_the_signature_refuses_names_the_column() -> None:
+    tensor, raw = binary_input("age", np.array([1.5, 2.0]), "FP64")
+    payload = decode(*binary_body((tensor, raw), *_binary_others()))
+    with pytest.raises(SignatureError, match="expects integer") as info:
+        parse_oip_request(payload, SIGNATURE)
+    assert info.value.field == "age"
+    nan, raw = binary_input("income", np.array([np.nan, 1.0]), "FP64")
+    payload = decode(*binary_body(_age(), (nan, raw), *_binary_others()[1:]))
+    with pytest.raises(SignatureError, match="not nullable") as info:
+        parse_oip_request(payload, SIGNATURE)
+    assert info.value.field == "income"
+
+
+@pytest.mark.parametrize(
+    ("body", "length", "match"),
+    [
+        (b'{"inputs": []}', "abc", "must be the positive length"),
+        (b'{"inputs": []}', "-3", "must be the positive length"),
+        (b'{"inputs": []}', "0", "must be the positive length"),
+        (b'{"inputs": []}', "\u0661\u0662", "must be the positive length"),  # Arabic digits
+        (b'{"inputs": []}', "15", "is 15 but the body has only 14 bytes"),
+    ],
+)
+def test_bad_header_lengths_are_refused(body: bytes, length: str, match: str) -> None:
+    with pytest.raises(InvalidInputError, match=match) as info:
+        split_binary_body(body, length)
+    assert info.value.field == "inference-header-content-length"
+
+
+@pytest.mark.parametrize("payload", [[1, 2], {"inputs": 5}, {"id": "x"}])
+def test_binary_data_needs_an_inputs_list(payload: Any) -> None:
+    with pytest.raises(InvalidInputError, match="3 bytes of binary data") as info:
+        read_binary_inputs(payload, b"abc")
+    assert info.value.field == "inputs"
+    assert read_binary_inputs(payload, b"") == payload  # parse_oip_request says what is wrong
+
+
+def test_binary_body_without_its_header_length_names_the_tensor(frame: pd.DataFrame) -> None:
+    body, _ = binary_body(column_inputs(frame)[0], *binary_columns(frame)[1:])
+    error = unframed_binary_error(body)
+    assert error is not None and error.field == "income"
+    assert "inputs[1] ('income')" in error.message
+    assert "Inference-Header-Content-Length" in error.message
+    assert "binary_data=False" in error.message
+    assert unframed_binary_error(b"\x80\x04 not json") is None
+    assert unframed_binary_error(json.dumps(request(*column_inputs(frame))).encode()) is None
+    assert unframed_binary_error(b"[" * 100_000) is None  # too deep for the stdlib: no hint
+    nameless, _ = binary_body(({"parameters": _size(1)}, b"x"))
+    assert unframed_binary_error(nameless).field == "inputs[0]"  # type: ignore[union-attr]
 
 
 # --------------------------------------------------------------------------- responses

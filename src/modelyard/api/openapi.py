@@ -28,9 +28,19 @@ ERROR_SCHEMA: dict[str, Any] = {
 }
 
 
+#: The Open Inference Protocol v2's error body, on the ``/v2`` routes.
+OIP_ERROR_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {"error": {"type": "string"}},
+}
+
+
 def build_openapi(operations: list[Operation]) -> dict[str, Any]:
     paths: dict[str, dict[str, Any]] = {}
     schemas: dict[str, Any] = {"Error": ERROR_SCHEMA}
+    if any(op.errors == "oip" for op in operations):
+        schemas["OipError"] = OIP_ERROR_SCHEMA
     for op in operations:
         item: dict[str, Any] = {
             "summary": op.summary,
@@ -93,9 +103,10 @@ def build_openapi(operations: list[Operation]) -> dict[str, Any]:
 
 
 def _responses(op: Operation) -> dict[str, Any]:
+    schema = "OipError" if op.errors == "oip" else "Error"
     error = {
         "description": "Error",
-        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+        "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema}"}}},
     }
     out: dict[str, Any] = {
         str(code): {
@@ -104,7 +115,10 @@ def _responses(op: Operation) -> dict[str, Any]:
         }
         for code in op.status_codes
     }
-    codes = ["400", "404", "409", "413", "415", "422", "429"]
+    if op.errors == "oip":  # OIP answers invalid input with a 400
+        codes = ["400", "404", "413", "415", "429"]
+    else:
+        codes = ["400", "404", "409", "413", "415", "422", "429"]
     if op.permission is not None:
         codes += ["401", "403"]
     for code in codes:

@@ -59,7 +59,7 @@ from modelyard.serving.guard import AuthTable, RateLimits
 from modelyard.serving.hygiene import LOOPBACK_HOSTS, HygieneMiddleware
 from modelyard.serving.lane import PredictLane
 from modelyard.serving.metrics import ServingMetrics
-from modelyard.serving.responses import ORJSONResponse, error_response
+from modelyard.serving.responses import OIP_PREFIX, ORJSONResponse, as_oip_error, error_response
 from modelyard.serving.shadow import ShadowRunner
 from modelyard.serving.table import ArmRecorder, EndpointTable
 from modelyard.settings import Settings
@@ -374,12 +374,14 @@ def create_app(
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        return error_response(exc.status_code, code, str(exc.detail), _request_id(request))
+        response = error_response(exc.status_code, code, str(exc.detail), _request_id(request))
+        return as_oip_error(response) if _is_oip(request) else response
 
     async def server_error(request: Request, exc: Exception) -> Response:
         request_id = _request_id(request)
         log.exception("unhandled error [%s]", request_id, exc_info=exc)
-        return error_response(500, "internal_error", "internal server error", request_id)
+        response = error_response(500, "internal_error", "internal server error", request_id)
+        return as_oip_error(response) if _is_oip(request) else response
 
     operations = _operations(settings)
     document = build_openapi(operations)
@@ -456,7 +458,15 @@ def _operations(settings: Settings) -> list[Operation]:
             "predict",
             per_endpoint=True,
         ),
-        Operation("GET", "/v2/health/live", interop.oip_live, None, "OIP v2 liveness", "v2"),
+        Operation(
+            "GET",
+            "/v2/health/live",
+            interop.oip_live,
+            None,
+            "OIP v2 liveness",
+            "v2",
+            errors="oip",
+        ),
         Operation(
             "GET",
             "/v2/health/ready",
@@ -465,6 +475,7 @@ def _operations(settings: Settings) -> list[Operation]:
             "OIP v2 readiness",
             "v2",
             status_codes=(200, 503),
+            errors="oip",
         ),
         Operation(
             "GET",
@@ -473,6 +484,7 @@ def _operations(settings: Settings) -> list[Operation]:
             Permission.READ,
             "OIP v2 model metadata",
             "v2",
+            errors="oip",
         ),
         Operation(
             "GET",
@@ -481,6 +493,7 @@ def _operations(settings: Settings) -> list[Operation]:
             Permission.READ,
             "OIP v2 model readiness",
             "v2",
+            errors="oip",
         ),
         Operation(
             "POST",
@@ -490,6 +503,7 @@ def _operations(settings: Settings) -> list[Operation]:
             "OIP v2 inference",
             "v2",
             per_endpoint=True,
+            errors="oip",
         ),
         *datasets_api.OPERATIONS,
         *models_api.OPERATIONS,
@@ -499,6 +513,11 @@ def _operations(settings: Settings) -> list[Operation]:
         *alerts_api.OPERATIONS,
         *admin_api.OPERATIONS,
     ]
+
+
+def _is_oip(request: Request) -> bool:
+    """Whether ``request`` is for an Open Inference Protocol path (its own error body)."""
+    return str(request.scope.get("path", "")).startswith(OIP_PREFIX)
 
 
 def _request_id(request: Request) -> str:

@@ -99,6 +99,8 @@ def subject_of(request: Request) -> str | None:
 
 Parse = Callable[[Any, ServedModel, Settings], tuple[Rows, list[Any] | None]]
 Encode = Callable[[Prediction, ServedModel, str, Settings], dict[str, Any]]
+#: The request body (bytes) and the JSON depth limit → the payload ``Parse`` takes.
+Decode = Callable[[bytes, int], Any]
 
 
 def _noting_outcomes(
@@ -141,6 +143,7 @@ async def serve_prediction(
     *,
     kind: str = "native",
     explain: bool = False,
+    decode: Decode = decode_json,
 ) -> Response:
     """The one predict path every wire format shares: decode, validate, predict, log, encode.
 
@@ -157,6 +160,10 @@ async def serve_prediction(
     version's breaker is open the request goes to the primary (when a canary or an arm
     tripped) or the policy's fallback, with ``X-Fallback-From`` naming the tripped
     version; with neither, a 503 ``circuit_open`` with ``Retry-After``.
+
+    ``decode`` turns the body into the payload (JSON unless a wire format has its own,
+    like OIP's binary tensors). Invalid input is a 422, or a 400 when the body itself
+    is unreadable; OIP (``kind="oip"``) answers 400 for both, as its clients expect.
     """
     started = time.perf_counter()
     state = request.scope["state"]
@@ -209,7 +216,7 @@ async def serve_prediction(
     try:
         subject = subject_of(request)
         body = await read_body(request, settings.max_body_bytes)
-        payload = decode_json(body, settings.max_json_depth)
+        payload = decode(body, settings.max_json_depth)
         ttl = served.config.cache_ttl_s
         ttl = settings.cache_ttl_s if ttl is None else ttl
         cache: ResponseCache | None = state["cache"] if ttl > 0 else None
@@ -254,7 +261,7 @@ async def serve_prediction(
     except InvalidInputError as exc:
         if breaker is not None:
             breaker.cancel()
-        status = 400 if exc.field == "body" else 422
+        status = 400 if exc.field == "body" or kind == "oip" else 422
         return _fail(m, name, version, status, exc, request_id, headers)
     except ModelyardError as exc:
         status = status_for(exc)

@@ -1,5 +1,10 @@
 """HTTP hygiene as one pure ASGI middleware: request ids, Host allowlist, JSON-only
-state changes, and security headers on every response."""
+state changes, and security headers on every response.
+
+State changes must say ``Content-Type: application/json``. On the Open Inference
+Protocol routes (``/v2/``) a body without a Content-Type is taken as JSON too (its
+clients, e.g. ``tritonclient.http``, send none); another type is refused there as well,
+with OIP's ``{"error": "<message>"}`` body."""
 
 from __future__ import annotations
 
@@ -9,6 +14,7 @@ import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from modelyard.serving.request_ids import request_ids
+from modelyard.serving.responses import OIP_PREFIX
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 _BODY_METHODS = {"POST", "PUT", "PATCH"}
@@ -64,6 +70,7 @@ class HygieneMiddleware:
         host = host_name((header_value(scope, b"host") or "").lower())
         if self.allowed is not None and "*" not in self.allowed and host not in self.allowed:
             await _reject(
+                scope,
                 send_with_headers,
                 400,
                 "host_not_allowed",
@@ -73,8 +80,9 @@ class HygieneMiddleware:
             return
         if scope["method"] in _BODY_METHODS:
             ctype = (header_value(scope, b"content-type") or "").split(";")[0].strip().lower()
-            if ctype != "application/json":
+            if ctype != "application/json" and (ctype or not scope["path"].startswith(OIP_PREFIX)):
                 await _reject(
+                    scope,
                     send_with_headers,
                     415,
                     "unsupported_media_type",
@@ -85,8 +93,13 @@ class HygieneMiddleware:
         await self.app(scope, receive, send_with_headers)
 
 
-async def _reject(send: Send, status: int, code: str, message: str, request_id: str) -> None:
-    body = orjson.dumps({"error": {"code": code, "message": message, "request_id": request_id}})
+async def _reject(
+    scope: Scope, send: Send, status: int, code: str, message: str, request_id: str
+) -> None:
+    error: object = {"code": code, "message": message, "request_id": request_id}
+    if scope["path"].startswith(OIP_PREFIX):
+        error = message  # the Open Inference Protocol's error body
+    body = orjson.dumps({"error": error})
     await send(
         {
             "type": "http.response.start",

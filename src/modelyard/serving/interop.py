@@ -1,5 +1,12 @@
 """Routes for clients written for other servers: MLflow ``/invocations`` and the Open
-Inference Protocol v2 (KServe, Triton, MLServer). Same hot path as native predict."""
+Inference Protocol v2 (KServe, Triton, MLServer). Same hot path as native predict.
+
+The ``/v2`` routes answer errors as OIP does, ``{"error": "<message>"}`` (400 for
+invalid input, 404 for an unknown model; the request id is in ``X-Request-ID``): their
+operations are declared with ``errors="oip"``. ``/v2/models/{name}/infer`` reads JSON
+bodies and, with an ``Inference-Header-Content-Length`` header, the binary tensor data
+extension (see :mod:`modelyard.serving.protocols.oip`).
+"""
 
 from __future__ import annotations
 
@@ -11,6 +18,8 @@ from starlette.responses import Response
 
 from modelyard.runtime.base import Prediction
 from modelyard.serving.dataplane import serve_prediction
+from modelyard.serving.hygiene import header_value
+from modelyard.serving.payloads import decode_oip_body
 from modelyard.serving.protocols import (
     encode_mlflow_response,
     encode_oip_response,
@@ -67,7 +76,14 @@ async def oip_infer(request: Request) -> Response:
             classes=served.signature.output.classes,
         )
 
-    return await serve_prediction(request, request.path_params["name"], parse, encode, kind="oip")
+    header_length = header_value(request.scope, b"inference-header-content-length")
+
+    def decode(body: bytes, max_depth: int) -> Any:
+        return decode_oip_body(body, header_length, max_depth)
+
+    return await serve_prediction(
+        request, request.path_params["name"], parse, encode, kind="oip", decode=decode
+    )
 
 
 async def oip_live(request: Request) -> Response:

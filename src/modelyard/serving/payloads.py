@@ -9,6 +9,11 @@ from starlette.requests import ClientDisconnect, Request
 
 from modelyard.errors import InvalidInputError, PayloadTooLargeError
 from modelyard.serving.hygiene import header_value
+from modelyard.serving.protocols import (
+    read_binary_inputs,
+    split_binary_body,
+    unframed_binary_error,
+)
 
 BodyTooLarge = PayloadTooLargeError
 
@@ -72,6 +77,22 @@ def decode_json(body: bytes, max_depth: int = 32) -> Any:
     if body.count(b"[") + body.count(b"{") > max_depth and _too_deep(value, max_depth):
         raise InvalidInputError(f"JSON nested deeper than {max_depth} levels", field="body")
     return value
+
+
+def decode_oip_body(body: bytes, header_length: str | None, max_depth: int = 32) -> Any:
+    """An OIP v2 inference body: JSON, or (with an ``Inference-Header-Content-Length``
+    header, ``header_length``) a JSON header followed by binary tensor data, whose
+    values are put in each binary input's ``data``."""
+    if header_length is None:
+        try:
+            return decode_json(body, max_depth)
+        except InvalidInputError:
+            unframed = unframed_binary_error(body) if body else None
+            if unframed is not None:
+                raise unframed from None
+            raise
+    header, binary = split_binary_body(body, header_length)
+    return read_binary_inputs(decode_json(header, max_depth), binary)
 
 
 def _too_deep(value: Any, limit: int) -> bool:

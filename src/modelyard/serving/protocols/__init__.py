@@ -7,8 +7,9 @@
   Triton, Seldon MLServer): ``/v2/models/{name}/infer`` tensors and model metadata.
 
 Both are pure translation (decoded JSON in, a validated frame out; a
-:class:`~modelyard.runtime.base.Prediction` in, a JSON-able dict out). Routes, body
-reading and JSON decoding stay in :mod:`modelyard.serving.app`.
+:class:`~modelyard.runtime.base.Prediction` in, a JSON-able dict out; for OIP's binary
+tensor extension, a body's bytes in, the same JSON-able request out). Routes, body
+reading and JSON decoding stay in :mod:`modelyard.serving.app` and its modules.
 """
 
 from __future__ import annotations
@@ -18,6 +19,9 @@ from modelyard.serving.protocols.oip import (
     encode_oip_response,
     model_metadata,
     parse_oip_request,
+    read_binary_inputs,
+    split_binary_body,
+    unframed_binary_error,
 )
 
 __all__ = [
@@ -26,4 +30,7 @@ __all__ = [
     "model_metadata",
     "parse_mlflow_payload",
     "parse_oip_request",
+    "read_binary_inputs",
+    "split_binary_body",
+    "unframed_binary_error",
 ]

@@ -17,9 +17,16 @@ client send for ``set_data_from_numpy(array, binary_data=False)``) or the same v
 nested by shape. Datatypes: ``BYTES`` takes strings (datetimes as ISO-8601 strings),
 ``BOOL`` booleans, ``INT8``..``INT64`` and ``UINT8``..``UINT64`` integers, ``FP16``..``FP64``
 numbers. JSON ``null`` is read as a missing value; the signature's ``nullable`` decides
-whether it is allowed. The binary tensor extension (``binary_data_size``) is refused:
-send JSON data. An output requested with ``binary_data`` is answered in JSON, which
-those clients read as well.
+whether it is allowed.
+
+The binary tensor data extension (what ``set_data_from_numpy(array)`` sends by default)
+is read too: the body is a JSON header of ``Inference-Header-Content-Length`` bytes
+followed by the raw data of each input whose ``parameters`` hold ``binary_data_size``,
+in the order of ``inputs``. :func:`split_binary_body` splits such a body and
+:func:`read_binary_inputs` turns each binary input into the ``data`` list the JSON
+encoding would carry, so both go through the same checks. Outputs are always answered
+as JSON ``data``, also when requested with ``binary_data`` (or ``binary_data_output``):
+those clients read JSON outputs as well.
 
 Responses have a ``predict`` output (shape ``[n]``: class labels as ``BYTES``,
 ``INT64``, ``BOOL`` or ``FP64`` following the label values; ``FP64`` numbers for
@@ -30,7 +37,9 @@ shape ``[n, n_classes]``, columns in the order of ``signature.output.classes``).
 from __future__ import annotations
 
 import itertools
+import json
 import math
+import struct
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -132,26 +141,45 @@ def parse_oip_request(
 
 
 def _read_tensor(position: int, item: object) -> _Tensor:
+    item, field, where, parameters = _tensor_head(position, item)
+    if parameters and BINARY_DATA_SIZE in parameters:
+        raise InvalidInputError(_unframed_binary_message(where), field=field)
+    datatype, shape = _datatype_and_shape(item, where, field)
+    if "data" not in item:
+        raise InvalidInputError(f"{where} has no data", field=field)
+    values = _flatten(item["data"], shape, where, field)
+    expected = math.prod(shape)
+    if len(values) != expected:
+        raise InvalidInputError(
+            f"{where} has shape {shape}, which needs {expected} values; data has {len(values)}",
+            field=field,
+        )
+    _check_datatype(values, datatype, where, field, width=shape[1] if len(shape) == 2 else 1)
+    return _Tensor(position, field, tuple(shape), datatype, values)
+
+
+def _tensor_head(
+    position: int, item: object
+) -> tuple[Mapping[str, Any], str, str, Mapping[str, Any] | None]:
+    """The tensor object, its name (the error ``field``), how messages name it
+    (``inputs[i] ('name')``) and its parameters, once the keys are known ones."""
     where = f"inputs[{position}]"
     if not isinstance(item, Mapping):
         raise InvalidInputError(f"{where} must be a tensor object", field=where)
     name = item.get("name")
     if not isinstance(name, str) or not name:
         raise InvalidInputError(f"{where}.name must be a non-empty string", field=where)
-    field = name
     where = f"{where} ({name!r})"
     unknown = sorted(str(k) for k in item if k not in _TENSOR_KEYS)
     if unknown:
-        raise InvalidInputError(f"{where} has an unexpected key {unknown[0]!r}", field=field)
+        raise InvalidInputError(f"{where} has an unexpected key {unknown[0]!r}", field=name)
     parameters = item.get("parameters")
     if parameters is not None and not isinstance(parameters, Mapping):
-        raise InvalidInputError(f"{where}.parameters must be an object", field=field)
-    if parameters and "binary_data_size" in parameters:
-        raise InvalidInputError(
-            f"{where} uses the binary data extension, which is not supported; "
-            "send the values in 'data' (binary_data=False)",
-            field=field,
-        )
+        raise InvalidInputError(f"{where}.parameters must be an object", field=name)
+    return item, name, where, parameters
+
+
+def _datatype_and_shape(item: Mapping[str, Any], where: str, field: str) -> tuple[str, list[int]]:
     datatype = item.get("datatype")
     if datatype not in DATATYPES:
         raise InvalidInputError(
@@ -168,17 +196,7 @@ def _read_tensor(position: int, item: object) -> _Tensor:
             f"{where}.shape must be [n] or [n, k] with non-negative integers, got {shape!r}",
             field=field,
         )
-    if "data" not in item:
-        raise InvalidInputError(f"{where} has no data", field=field)
-    values = _flatten(item["data"], shape, where, field)
-    expected = math.prod(shape)
-    if len(values) != expected:
-        raise InvalidInputError(
-            f"{where} has shape {shape}, which needs {expected} values; data has {len(values)}",
-            field=field,
-        )
-    _check_datatype(values, datatype, where, field, width=shape[1] if len(shape) == 2 else 1)
-    return _Tensor(position, name, tuple(shape), datatype, values)
+    return str(datatype), shape
 
 
 def _flatten(data: object, shape: list[int], where: str, field: str) -> list[Any]:
@@ -400,6 +418,223 @@ def _output_names(signature: Signature) -> list[str]:
     if signature.output.kind == "classification":
         return [PREDICT, PREDICT_PROBA]
     return [PREDICT]
+
+
+# --------------------------------------------------------------- binary tensor data extension
+
+#: The HTTP header giving the length of the JSON header of a binary request.
+HEADER_LENGTH = "Inference-Header-Content-Length"
+#: The tensor parameter giving the length of the tensor's binary data.
+BINARY_DATA_SIZE = "binary_data_size"
+
+#: Fixed-size datatypes: their raw little-endian element type (BOOL: one byte, 0 or 1).
+_BINARY_DTYPES: dict[str, np.dtype[Any]] = {
+    name: np.dtype(code)
+    for name, code in {
+        "BOOL": "u1",
+        "INT8": "<i1",
+        "INT16": "<i2",
+        "INT32": "<i4",
+        "INT64": "<i8",
+        "UINT8": "<u1",
+        "UINT16": "<u2",
+        "UINT32": "<u4",
+        "UINT64": "<u8",
+        "FP16": "<f2",
+        "FP32": "<f4",
+        "FP64": "<f8",
+    }.items()
+}
+_LENGTH = struct.Struct("<I")
+
+
+def split_binary_body(body: bytes, header_length: str) -> tuple[bytes, memoryview]:
+    """A binary request body as its JSON header and the binary data after it.
+
+    ``header_length`` is the ``Inference-Header-Content-Length`` header as sent: the
+    number of bytes of the JSON header at the start of ``body``.
+    """
+    field = HEADER_LENGTH.lower()
+    text = header_length.strip()
+    if not text.isdigit() or not text.isascii() or int(text) == 0:
+        raise InvalidInputError(
+            f"{HEADER_LENGTH} must be the positive length in bytes of the JSON header, "
+            f"got {header_length!r}",
+            field=field,
+        )
+    length = int(text)
+    if length > len(body):
+        raise InvalidInputError(
+            f"{HEADER_LENGTH} is {length} but the body has only {len(body)} bytes",
+            field=field,
+        )
+    return body[:length], memoryview(body)[length:]
+
+
+def read_binary_inputs(payload: object, binary: bytes | memoryview) -> object:
+    """``payload`` (the decoded JSON header) with each binary input's values in ``data``.
+
+    Inputs whose ``parameters`` hold ``binary_data_size`` take that many bytes of
+    ``binary``, in the order of ``inputs``, and get them as the ``data`` list the JSON
+    encoding carries (numbers, booleans, UTF-8 strings for ``BYTES``), so
+    :func:`parse_oip_request` checks them exactly as it checks JSON data. Numeric and
+    ``BOOL`` data is the little-endian, row-major array (``BOOL`` one byte, 0 or 1, per
+    element); ``BYTES`` elements are each a 4-byte little-endian length and the bytes.
+    Every byte of ``binary`` must belong to an input. Errors are InvalidInputError
+    naming the tensor. ``payload`` itself is not changed.
+    """
+    inputs = payload.get("inputs") if isinstance(payload, Mapping) else None
+    if not isinstance(payload, Mapping) or not isinstance(inputs, list):
+        if len(binary):
+            raise InvalidInputError(
+                f"{len(binary)} bytes of binary data follow the JSON header, but it has no "
+                "inputs list to hold them",
+                field="inputs",
+            )
+        return payload  # parse_oip_request names what is wrong
+    view = memoryview(binary)
+    offset = 0
+    read: list[object] = []
+    sizes: list[str] = []
+    for position, item in enumerate(inputs):
+        parameters = item.get("parameters") if isinstance(item, Mapping) else None
+        if not isinstance(parameters, Mapping) or BINARY_DATA_SIZE not in parameters:
+            read.append(item)
+            continue
+        item, field, where, _ = _tensor_head(position, item)
+        size = parameters[BINARY_DATA_SIZE]
+        if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+            raise InvalidInputError(
+                f"{where}.parameters.{BINARY_DATA_SIZE} must be a non-negative integer, "
+                f"got {_show(size)}",
+                field=field,
+            )
+        if "data" in item:
+            raise InvalidInputError(
+                f"{where} has both 'data' and parameters.{BINARY_DATA_SIZE}; send one",
+                field=field,
+            )
+        datatype, shape = _datatype_and_shape(item, where, field)
+        if offset + size > len(view):
+            raise InvalidInputError(
+                f"{where} has {BINARY_DATA_SIZE} {size}, but only {len(view) - offset} bytes "
+                "of binary data are left for it",
+                field=field,
+            )
+        values = _binary_values(view[offset : offset + size], datatype, shape, where, field)
+        offset += size
+        sizes.append(f"{where}: {size}")
+        rest = {k: v for k, v in parameters.items() if k != BINARY_DATA_SIZE}
+        tensor = {k: v for k, v in item.items() if k != "parameters"}
+        if rest:
+            tensor["parameters"] = rest
+        tensor["data"] = values
+        read.append(tensor)
+    if offset != len(view):
+        held = "; ".join(sizes) if sizes else "no input has one"
+        raise InvalidInputError(
+            f"{len(view) - offset} bytes of binary data are left over: the body has "
+            f"{len(view)} bytes after the JSON header, but the inputs' {BINARY_DATA_SIZE} values "
+            f"add up to {offset} ({held})",
+            field="inputs",
+        )
+    return {**payload, "inputs": read}
+
+
+def _binary_values(
+    chunk: memoryview, datatype: str, shape: list[int], where: str, field: str
+) -> list[Any]:
+    count = math.prod(shape)
+    if datatype == "BYTES":
+        values = _bytes_elements(chunk, where, field)
+        if len(values) != count:
+            raise InvalidInputError(
+                f"{where} has shape {shape}, which needs {count} BYTES elements; its "
+                f"{BINARY_DATA_SIZE} of {len(chunk)} bytes holds {len(values)}",
+                field=field,
+            )
+        return values
+    dtype = _BINARY_DTYPES[datatype]
+    if len(chunk) != count * dtype.itemsize:
+        raise InvalidInputError(
+            f"{where} has shape {shape} of {datatype} ({dtype.itemsize} bytes each), which "
+            f"needs {count * dtype.itemsize} bytes; {BINARY_DATA_SIZE} is {len(chunk)}",
+            field=field,
+        )
+    array = np.frombuffer(chunk, dtype=dtype)
+    if datatype == "BOOL":
+        wrong = np.flatnonzero(array > 1)
+        if wrong.size:
+            raise InvalidInputError(
+                f"{where} has datatype BOOL but byte {int(wrong[0])} of its binary data is "
+                f"{int(array[wrong[0]])}; BOOL elements are one byte, 0 or 1",
+                field=field,
+                row=int(wrong[0]) // (shape[1] if len(shape) == 2 else 1),
+            )
+        return array.astype(bool).tolist()  # type: ignore[no-any-return]
+    return array.tolist()  # type: ignore[no-any-return]
+
+
+def _bytes_elements(chunk: memoryview, where: str, field: str) -> list[Any]:
+    """Length-prefixed elements (tritonclient's ``serialize_byte_tensor``) as strings."""
+    values: list[Any] = []
+    offset, end = 0, len(chunk)
+    while offset < end:
+        element = len(values)
+        if end - offset < _LENGTH.size:
+            raise InvalidInputError(
+                f"{where}: BYTES element {element} starts {end - offset} bytes before the end "
+                f"of its binary data, too few for its 4-byte length",
+                field=field,
+            )
+        (length,) = _LENGTH.unpack_from(chunk, offset)
+        offset += _LENGTH.size
+        if length > end - offset:
+            raise InvalidInputError(
+                f"{where}: BYTES element {element} has length {length}, but only "
+                f"{end - offset} bytes of its binary data are left",
+                field=field,
+            )
+        try:
+            values.append(str(chunk[offset : offset + length], "utf-8"))
+        except UnicodeDecodeError:
+            raise InvalidInputError(
+                f"{where}: BYTES element {element} is not valid UTF-8 text", field=field
+            ) from None
+        offset += length
+    return values
+
+
+def _unframed_binary_message(where: str) -> str:
+    return (
+        f"{where} uses the binary data extension ({BINARY_DATA_SIZE}) but the request has "
+        f"no {HEADER_LENGTH} header: send that header with the length of the JSON header "
+        "(tritonclient does), or the values in 'data' (binary_data=False)"
+    )
+
+
+def unframed_binary_error(body: bytes) -> InvalidInputError | None:
+    """Why ``body``, which is not JSON and came without an ``Inference-Header-Content-Length``
+    header, cannot be read: when it starts with a JSON object that has a binary input,
+    an error naming that tensor; ``None`` when it does not."""
+    # The binary data after the JSON header is not UTF-8: replaced, it still ends the text.
+    text = body.decode("utf-8", errors="replace").lstrip()
+    try:
+        payload, _ = json.JSONDecoder().raw_decode(text)
+    except (ValueError, RecursionError):
+        return None
+    inputs = payload.get("inputs") if isinstance(payload, dict) else None
+    for position, item in enumerate(inputs if isinstance(inputs, list) else []):
+        parameters = item.get("parameters") if isinstance(item, dict) else None
+        if isinstance(parameters, dict) and BINARY_DATA_SIZE in parameters:
+            name = item.get("name")
+            if isinstance(name, str) and name:
+                return InvalidInputError(
+                    _unframed_binary_message(f"inputs[{position}] ({name!r})"), field=name
+                )
+            where = f"inputs[{position}]"
+            return InvalidInputError(_unframed_binary_message(where), field=where)
+    return None
 
 
 # --------------------------------------------------------------------------- responses
