@@ -68,6 +68,25 @@ def two_logreg_versions(home: Path, *deploy: str) -> Path:
     return home
 
 
+def redis_url() -> str:
+    """The test Redis (``MODELYARD_TEST_REDIS_URL``, default loopback 6379); skips the
+    test when it is unreachable, or fails it under ``CI=true``, where it must run."""
+    import pytest
+    import redis
+
+    url = os.environ.get("MODELYARD_TEST_REDIS_URL", "redis://127.0.0.1:6379")
+    probe = redis.Redis.from_url(url, socket_timeout=1)
+    try:
+        probe.ping()
+    except redis.exceptions.RedisError as exc:
+        if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
+            pytest.fail(f"Redis not reachable at {url} (CI=true requires it): {exc}")
+        pytest.skip(f"Redis not reachable at {url}: {exc}")
+    finally:
+        probe.close()
+    return url
+
+
 @contextlib.contextmanager
 def admin_client(home: Path, **settings: Any) -> Iterator[TestClient]:
     """A running app on ``home`` (lifespan included) with the admin key set."""

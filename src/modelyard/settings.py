@@ -50,7 +50,12 @@ class Settings(BaseSettings):
     cache_ttl_s: float = Field(
         default=0.0, ge=0, description="Response cache lifetime; 0 disables the cache."
     )
-    cache_max_entries: int = Field(default=10_000, ge=1)
+    cache_max_entries: int = Field(default=10_000, ge=1, description="In-process cache size.")
+    cache_storage: str = Field(
+        default="memory",
+        description="Where cached predictions live: memory (per process), or a redis:// "
+        "URL shared by every worker and server using it.",
+    )
     low_confidence_threshold: float = Field(
         default=0.6, ge=0, le=1, description="Classifier answers below it are flagged."
     )
@@ -179,6 +184,13 @@ class Settings(BaseSettings):
     @classmethod
     def _absolute_home(cls, value: Path) -> Path:
         return value.expanduser().resolve()
+
+    @field_validator("cache_storage")
+    @classmethod
+    def _known_cache_storage(cls, value: str) -> str:
+        if value != "memory" and not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError(f"must be 'memory' or a redis:// URL, not {value!r}")
+        return value
 
     @property
     def resolved_database_url(self) -> str:

@@ -110,23 +110,12 @@ def test_unwritable_spool_is_refused(tmp_path: Path) -> None:
 def test_rate_limits_are_shared_through_redis() -> None:
     """Two servers (two limiters) configured with one Redis share one budget."""
     import asyncio
-    import os
     import uuid
 
-    import redis
-
+    from helpers import redis_url
     from modelyard.serving.guard import RateLimits
 
-    url = os.environ.get("MODELYARD_TEST_REDIS_URL", "redis://127.0.0.1:6379")
-    probe = redis.Redis.from_url(url, socket_timeout=1)
-    try:
-        probe.ping()
-    except redis.exceptions.RedisError as exc:
-        if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
-            pytest.fail(f"Redis not reachable at {url} (CI=true requires it): {exc}")
-        pytest.skip(f"Redis not reachable at {url}: {exc}")
-    finally:
-        probe.close()
+    url = redis_url()
     settings = Settings(rate_limit_storage=url, rate_limit_per_key="3/minute")
     key = uuid.uuid4().hex
 

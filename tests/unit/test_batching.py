@@ -10,7 +10,6 @@ import pytest
 from modelyard.domain.signature import ColumnSpec, OutputSpec, Signature, float_frame
 from modelyard.runtime.base import LoadedModel, Prediction
 from modelyard.serving.batching import Batcher, combine
-from modelyard.serving.cache import ResponseCache, cache_key
 
 SIG = Signature(inputs=(ColumnSpec("x", "float"),), output=OutputSpec("regression"))
 
@@ -79,20 +78,6 @@ def test_one_bad_request_fails_alone() -> None:
     first, bad, good = asyncio.run(scenario())
     assert isinstance(bad, ValueError)
     assert first.predictions == [2.0] and good.predictions == [6.0]  # type: ignore[union-attr]
-
-
-def test_cache_lru_ttl_and_keys() -> None:
-    cache = ResponseCache(max_entries=2, ttl_s=60)
-    k1 = cache_key("native", "ep", 1, {"inputs": [{"a": 1, "b": 2}]})
-    assert k1 == cache_key("native", "ep", 1, {"inputs": [{"b": 2, "a": 1}]})
-    assert k1 != cache_key("native", "ep", 2, {"inputs": [{"a": 1, "b": 2}]})
-    cache.put(k1, "one")
-    cache.put("k2", "two")
-    cache.put("k3", "three")
-    assert cache.get(k1) is None and cache.get("k3") == "three"
-    expired = ResponseCache(max_entries=2, ttl_s=0.0)
-    expired.put("k", "v")
-    assert expired.get("k") is None
 
 
 @pytest.mark.parametrize("wait_ms", [0.0, 5.0])

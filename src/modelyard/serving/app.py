@@ -54,7 +54,7 @@ from modelyard.security.keys import KeyService
 from modelyard.security.outbound import OutboundPolicy
 from modelyard.security.pii import PiiProtector
 from modelyard.serving import dataplane, interop
-from modelyard.serving.cache import ResponseCache
+from modelyard.serving.cache import ResponseCache, open_cache
 from modelyard.serving.guard import AuthTable, RateLimits
 from modelyard.serving.hygiene import LOOPBACK_HOSTS, HygieneMiddleware
 from modelyard.serving.lane import PredictLane
@@ -276,9 +276,7 @@ def create_app(
                 batch_max_wait_ms=settings.batch_max_wait_ms,
                 breakers_enabled=settings.breaker_enabled,
             ),
-            "cache": ResponseCache(
-                max_entries=settings.cache_max_entries, ttl_s=settings.cache_ttl_s
-            ),
+            "cache": open_cache(settings.cache_storage, max_entries=settings.cache_max_entries),
             "pii": PiiProtector(settings.pii_key),
             "endpoints": EndpointService(active, registry),
             "keys": keys,
@@ -368,6 +366,7 @@ def create_app(
                     await asyncio.to_thread(ship_pending, active, settings.resolved_spool_dir)
             await state["shadows"].drain()
             await state["rate_limits"].close()
+            await state["cache"].close()
             if own_store:
                 active.close()
 

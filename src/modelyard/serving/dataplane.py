@@ -220,14 +220,19 @@ async def serve_prediction(
         ttl = served.config.cache_ttl_s
         ttl = settings.cache_ttl_s if ttl is None else ttl
         cache: ResponseCache | None = state["cache"] if ttl > 0 else None
-        key = cache_key(kind, name, served.version.version, payload) if cache else None
-        hit = cache.get(key) if cache is not None and key is not None else None
+        key = _cache_key(kind, served, payload) if cache is not None else None
+        frame, records = parse(payload, served, settings)  # a hit is validated too
+        hit = None
+        if cache is not None and key is not None:
+            errors = cache.errors
+            hit = await cache.get(key)
+            if cache.errors > errors:
+                m.cache.labels(name, "error").inc()
         if hit is not None:
             m.cache.labels(name, "hit").inc()
-            frame, records, result = hit
+            result = hit
             compute_ms = 0.0
         else:
-            frame, records = parse(payload, served, settings)
             compute_started = time.perf_counter()
             result = await served.batcher.predict(
                 frame, timeout=served.config.timeout_s or settings.predict_timeout_s
@@ -235,7 +240,10 @@ async def serve_prediction(
             compute_ms = (time.perf_counter() - compute_started) * 1000
             if cache is not None and key is not None:
                 m.cache.labels(name, "miss").inc()
-                cache.put(key, (frame, records, result), ttl)
+                errors = cache.errors
+                await cache.put(key, result, ttl)
+                if cache.errors > errors:
+                    m.cache.labels(name, "error").inc()
         explanations = (
             await run_in_threadpool(served.model.explain, rows_frame(served.signature, frame))
             if explain
@@ -407,6 +415,18 @@ async def predict(request: Request) -> Response:
     return await serve_prediction(
         request, request.path_params["name"], _native_parse, _native_encode, explain=explain
     )
+
+
+def _cache_key(kind: str, served: ServedModel, payload: Any) -> str | None:
+    """The cache key of ``payload`` for the artifact ``served`` runs (the compiled one
+    answers within a tolerance, not identically); ``None``: not cacheable."""
+    version = served.version
+    compiled = served.model.flavor == "onnx" and version.flavor != "onnx"
+    artifact = (version.compiled_digest if compiled else None) or version.artifact_digest
+    try:
+        return cache_key(kind, served.endpoint, version.ref, artifact, payload)
+    except TypeError:  # orjson cannot canonicalise it (e.g. raw bytes): not cached
+        return None
 
 
 def _fail(
