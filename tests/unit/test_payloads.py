@@ -11,7 +11,13 @@ import pytest
 from starlette.requests import ClientDisconnect, Request
 
 from modelyard.errors import InvalidInputError, PayloadTooLargeError
-from modelyard.serving.payloads import _too_deep, decode_json, decode_oip_body, read_body
+from modelyard.serving.payloads import (
+    _too_deep,
+    decode_json,
+    decode_oip_body,
+    decode_python_json,
+    read_body,
+)
 
 
 def _request(messages: list[dict[str, Any]], headers: dict[str, str] | None = None) -> Request:
@@ -109,3 +115,23 @@ def test_decode_oip_body_json_binary_and_unframed() -> None:
     assert info.value.field == "body"
     with pytest.raises(InvalidInputError, match="nested deeper") as info:
         decode_oip_body(b"[" * 40 + b"]" * 40 + b"xx", "80", max_depth=32)
+
+
+def test_decode_python_json_takes_what_json_dumps_writes() -> None:
+    # MLflow's client: json.dumps({"dataframe_split": df.to_dict(orient="split")}).
+    body = json.dumps({"data": [[1.0, float("nan")], [float("inf"), -float("inf")]]}).encode()
+    assert b"NaN" in body and b"Infinity" in body
+    with pytest.raises(InvalidInputError):
+        decode_json(body)  # strict JSON refuses the tokens
+    value = decode_python_json(body)
+    row0, row1 = value["data"]
+    assert row0[0] == 1.0 and row0[1] != row0[1]  # NaN: a missing value downstream
+    assert row1 == [float("inf"), -float("inf")]  # refused later, by the signature
+    assert decode_python_json(b'{"a": [1, null]}') == {"a": [1, None]}
+
+
+@pytest.mark.parametrize("body", [b"", b"{not json", b'{"a": NaN', b"[" * 40 + b"NaN" + b"]" * 40])
+def test_decode_python_json_errors_are_the_strict_ones(body: bytes) -> None:
+    with pytest.raises(InvalidInputError) as info:
+        decode_python_json(body, max_depth=32)
+    assert info.value.field == "body"

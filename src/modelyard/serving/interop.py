@@ -19,7 +19,7 @@ from starlette.responses import Response
 from modelyard.runtime.base import Prediction
 from modelyard.serving.dataplane import serve_prediction
 from modelyard.serving.hygiene import header_value
-from modelyard.serving.payloads import decode_oip_body
+from modelyard.serving.payloads import decode_oip_body, decode_python_json
 from modelyard.serving.protocols import (
     encode_mlflow_response,
     encode_oip_response,
@@ -46,9 +46,15 @@ def _mlflow_encode(
 
 
 async def invocations(request: Request) -> Response:
-    """MLflow scoring: ``dataframe_split``, ``dataframe_records``, ``instances``, ``inputs``."""
+    """MLflow scoring: ``dataframe_split``, ``dataframe_records``, ``instances``, ``inputs``
+    (with the ``NaN`` tokens MLflow's client writes for missing values)."""
     return await serve_prediction(
-        request, request.path_params["name"], _mlflow_parse, _mlflow_encode, kind="mlflow"
+        request,
+        request.path_params["name"],
+        _mlflow_parse,
+        _mlflow_encode,
+        kind="mlflow",
+        decode=decode_python_json,
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import orjson
@@ -75,6 +76,26 @@ def decode_json(body: bytes, max_depth: int = 32) -> Any:
     # Nesting cannot exceed the number of opening brackets (those inside strings only
     # add to the count): bodies with few of them need no walk.
     if body.count(b"[") + body.count(b"{") > max_depth and _too_deep(value, max_depth):
+        raise InvalidInputError(f"JSON nested deeper than {max_depth} levels", field="body")
+    return value
+
+
+def decode_python_json(body: bytes, max_depth: int = 32) -> Any:
+    """JSON as Python's ``json.dumps`` writes it, with the ``NaN`` / ``Infinity`` tokens
+    it emits for missing and infinite floats: what MLflow's client sends for a frame
+    with missing values, and what ``mlflow models serve`` reads. ``NaN`` is then a
+    missing value for the signature to allow or refuse; infinities are refused by it.
+    Strict JSON takes the fast path; anything else gets the strict parser's error."""
+    try:
+        return decode_json(body, max_depth)
+    except InvalidInputError as strict:
+        if b"NaN" not in body and b"Infinity" not in body:
+            raise
+        try:
+            value = json.loads(body)
+        except (ValueError, RecursionError):
+            raise strict from None
+    if _too_deep(value, max_depth):
         raise InvalidInputError(f"JSON nested deeper than {max_depth} levels", field="body")
     return value
 
