@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 import struct
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -71,7 +72,10 @@ def frame() -> pd.DataFrame:
     )
 
 
-def column_inputs(frame: pd.DataFrame, *, two_d: bool = False) -> list[dict[str, Any]]:
+def column_inputs(
+    frame: pd.DataFrame, *, two_d: bool = False, encode: Callable[..., Any] | None = None
+) -> list[Any]:
+    """One tensor per column, as ``encode`` builds it (default :func:`infer_input`)."""
     datatypes = {"age": "INT64", "income": "FP32", "city": "BYTES", "member": "BOOL"}
     arrays = {
         "age": frame["age"].to_numpy(np.int64),
@@ -79,8 +83,9 @@ def column_inputs(frame: pd.DataFrame, *, two_d: bool = False) -> list[dict[str,
         "city": frame["city"].to_numpy(object),
         "member": frame["member"].to_numpy(bool),
     }
+    build = encode or infer_input
     return [
-        infer_input(name, array.reshape(-1, 1) if two_d else array, datatypes[name])
+        build(name, array.reshape(-1, 1) if two_d else array, datatypes[name])
         for name, array in arrays.items()
     ]
 
@@ -357,17 +362,7 @@ def decode(body: bytes, header_length: str) -> Any:
 
 
 def binary_columns(frame: pd.DataFrame, *, two_d: bool = False) -> list[Any]:
-    datatypes = {"age": "INT64", "income": "FP32", "city": "BYTES", "member": "BOOL"}
-    arrays = {
-        "age": frame["age"].to_numpy(np.int64),
-        "income": frame["income"].to_numpy(np.float32),
-        "city": frame["city"].to_numpy(object),
-        "member": frame["member"].to_numpy(bool),
-    }
-    return [
-        binary_input(name, array.reshape(-1, 1) if two_d else array, datatypes[name])
-        for name, array in arrays.items()
-    ]
+    return column_inputs(frame, two_d=two_d, encode=binary_input)
 
 
 def test_split_binary_body_at_the_header_length() -> None:
