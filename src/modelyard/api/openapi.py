@@ -39,7 +39,7 @@ OIP_ERROR_SCHEMA: dict[str, Any] = {
 def build_openapi(operations: list[Operation]) -> dict[str, Any]:
     paths: dict[str, dict[str, Any]] = {}
     schemas: dict[str, Any] = {"Error": ERROR_SCHEMA}
-    if any(op.errors == "oip" for op in operations):
+    if any(op.oip for op in operations):
         schemas["OipError"] = OIP_ERROR_SCHEMA
     for op in operations:
         item: dict[str, Any] = {
@@ -103,7 +103,7 @@ def build_openapi(operations: list[Operation]) -> dict[str, Any]:
 
 
 def _responses(op: Operation) -> dict[str, Any]:
-    schema = "OipError" if op.errors == "oip" else "Error"
+    schema = "OipError" if op.oip else "Error"
     error = {
         "description": "Error",
         "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema}"}}},
@@ -115,7 +115,7 @@ def _responses(op: Operation) -> dict[str, Any]:
         }
         for code in op.status_codes
     }
-    if op.errors == "oip":  # OIP answers invalid input with a 400
+    if op.oip:  # OIP answers invalid input with a 400
         codes = ["400", "404", "413", "415", "429"]
     else:
         codes = ["400", "404", "409", "413", "415", "422", "429"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
@@ -17,7 +17,7 @@ from modelyard.domain.security import Permission
 from modelyard.errors import InvalidInputError, ModelyardError
 from modelyard.serving.guard import guarded
 from modelyard.serving.payloads import decode_json, read_body
-from modelyard.serving.responses import error_response, oip_errors, status_for
+from modelyard.serving.responses import error_response, is_oip_path, oip_errors, status_for
 
 Handler = Callable[[Request], Awaitable[Response]]
 M = TypeVar("M", bound=BaseModel)
@@ -36,16 +36,19 @@ class Operation:
     idempotent: bool = False
     per_endpoint: bool = False
     status_codes: tuple[int, ...] = field(default=(200,))
-    #: The error body: modelyard's envelope, or the Open Inference Protocol's
-    #: ``{"error": "<message>"}`` (for every error of the route, auth ones included).
-    errors: Literal["modelyard", "oip"] = "modelyard"
+
+    @property
+    def oip(self) -> bool:
+        """An Open Inference Protocol route: every error of it (auth ones included) is
+        OIP's ``{"error": "<message>"}`` rather than modelyard's envelope."""
+        return is_oip_path(self.path)
 
     def route(self) -> Route:
         handler = _mapped_errors(self.handler)
         if self.idempotent:
             handler = idempotent(handler)
         endpoint = guarded(self.permission, handler, per_endpoint=self.per_endpoint)
-        if self.errors == "oip":
+        if self.oip:
             endpoint = oip_errors(endpoint)
         return Route(
             self.path,

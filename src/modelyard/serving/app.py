@@ -59,7 +59,12 @@ from modelyard.serving.guard import AuthTable, RateLimits
 from modelyard.serving.hygiene import LOOPBACK_HOSTS, HygieneMiddleware
 from modelyard.serving.lane import PredictLane
 from modelyard.serving.metrics import ServingMetrics
-from modelyard.serving.responses import OIP_PREFIX, ORJSONResponse, as_oip_error, error_response
+from modelyard.serving.responses import (
+    ORJSONResponse,
+    as_oip_error,
+    error_response,
+    is_oip_path,
+)
 from modelyard.serving.shadow import ShadowRunner
 from modelyard.serving.table import ArmRecorder, EndpointTable
 from modelyard.settings import Settings
@@ -140,23 +145,19 @@ def _drift_gauges(state: State) -> None:
         state["alerting"].record_drift(name, report, window.total_seconds())
 
 
-#: Alert metrics published as gauges over the drift window (NaN when unknown).
-_WINDOW_GAUGES = ("live_accuracy", "estimated_accuracy", "cost_per_request", "cost_per_hour")
-
-
 def _quality_and_cost_gauges(state: State, endpoints: list[str], window: timedelta) -> None:
     """The alert metrics' own values of quality and cost, so the exported Prometheus
     rules (which read these gauges) see exactly what the server's alerts evaluate."""
     source = state["alerting"].metrics
     if source is None or not endpoints:
         return
+    gauges = state["metrics"].window_gauges  # by the alert metric each publishes
     rules = [
         AlertRule(name=f"gauge.{metric}", metric=metric, comparison=">", threshold=0.0,
                   window=f"{max(int(window.total_seconds()), 1)}s")
-        for metric in _WINDOW_GAUGES
+        for metric in gauges
     ]  # fmt: skip
     values = source.values([(rule, name) for rule in rules for name in endpoints], time.time())
-    gauges = state["metrics"].window_gauges
     for rule in rules:
         for name in endpoints:
             value = values[(rule.name, name)]
@@ -374,13 +375,13 @@ def create_app(
         assert isinstance(exc, HTTPException)
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
         response = error_response(exc.status_code, code, str(exc.detail), _request_id(request))
-        return as_oip_error(response) if _is_oip(request) else response
+        return as_oip_error(response) if is_oip_path(request.scope["path"]) else response
 
     async def server_error(request: Request, exc: Exception) -> Response:
         request_id = _request_id(request)
         log.exception("unhandled error [%s]", request_id, exc_info=exc)
         response = error_response(500, "internal_error", "internal server error", request_id)
-        return as_oip_error(response) if _is_oip(request) else response
+        return as_oip_error(response) if is_oip_path(request.scope["path"]) else response
 
     operations = _operations(settings)
     document = build_openapi(operations)
@@ -457,15 +458,7 @@ def _operations(settings: Settings) -> list[Operation]:
             "predict",
             per_endpoint=True,
         ),
-        Operation(
-            "GET",
-            "/v2/health/live",
-            interop.oip_live,
-            None,
-            "OIP v2 liveness",
-            "v2",
-            errors="oip",
-        ),
+        Operation("GET", "/v2/health/live", interop.oip_live, None, "OIP v2 liveness", "v2"),
         Operation(
             "GET",
             "/v2/health/ready",
@@ -474,7 +467,6 @@ def _operations(settings: Settings) -> list[Operation]:
             "OIP v2 readiness",
             "v2",
             status_codes=(200, 503),
-            errors="oip",
         ),
         Operation(
             "GET",
@@ -483,7 +475,6 @@ def _operations(settings: Settings) -> list[Operation]:
             Permission.READ,
             "OIP v2 model metadata",
             "v2",
-            errors="oip",
         ),
         Operation(
             "GET",
@@ -492,7 +483,6 @@ def _operations(settings: Settings) -> list[Operation]:
             Permission.READ,
             "OIP v2 model readiness",
             "v2",
-            errors="oip",
         ),
         Operation(
             "POST",
@@ -502,7 +492,6 @@ def _operations(settings: Settings) -> list[Operation]:
             "OIP v2 inference",
             "v2",
             per_endpoint=True,
-            errors="oip",
         ),
         *datasets_api.OPERATIONS,
         *models_api.OPERATIONS,
@@ -512,11 +501,6 @@ def _operations(settings: Settings) -> list[Operation]:
         *alerts_api.OPERATIONS,
         *admin_api.OPERATIONS,
     ]
-
-
-def _is_oip(request: Request) -> bool:
-    """Whether ``request`` is for an Open Inference Protocol path (its own error body)."""
-    return str(request.scope.get("path", "")).startswith(OIP_PREFIX)
 
 
 def _request_id(request: Request) -> str:

@@ -13,7 +13,7 @@ import random
 import re
 import time
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pandas as pd
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -96,6 +96,8 @@ def subject_of(request: Request) -> str | None:
         )
     return value
 
+
+T = TypeVar("T")
 
 Parse = Callable[[Any, ServedModel, Settings], tuple[Rows, list[Any] | None]]
 Encode = Callable[[Prediction, ServedModel, str, Settings], dict[str, Any]]
@@ -224,10 +226,7 @@ async def serve_prediction(
         frame, records = parse(payload, served, settings)  # a hit is validated too
         hit = None
         if cache is not None and key is not None:
-            errors = cache.errors
-            hit = await cache.get(key)
-            if cache.errors > errors:
-                m.cache.labels(name, "error").inc()
+            hit = await _counting_errors(cache.get(key), cache, m, name)
         if hit is not None:
             m.cache.labels(name, "hit").inc()
             result = hit
@@ -240,10 +239,7 @@ async def serve_prediction(
             compute_ms = (time.perf_counter() - compute_started) * 1000
             if cache is not None and key is not None:
                 m.cache.labels(name, "miss").inc()
-                errors = cache.errors
-                await cache.put(key, result, ttl)
-                if cache.errors > errors:
-                    m.cache.labels(name, "error").inc()
+                await _counting_errors(cache.put(key, result, ttl), cache, m, name)
         explanations = (
             await run_in_threadpool(served.model.explain, rows_frame(served.signature, frame))
             if explain
@@ -415,6 +411,17 @@ async def predict(request: Request) -> Response:
     return await serve_prediction(
         request, request.path_params["name"], _native_parse, _native_encode, explain=explain
     )
+
+
+async def _counting_errors(
+    call: Awaitable[T], cache: ResponseCache, m: ServingMetrics, endpoint: str
+) -> T:
+    """``call``'s result; a cache failure during it (served as a miss) is counted."""
+    errors = cache.errors
+    result = await call
+    if cache.errors > errors:
+        m.cache.labels(endpoint, "error").inc()
+    return result
 
 
 def _cache_key(kind: str, served: ServedModel, payload: Any) -> str | None:

@@ -14,7 +14,7 @@ import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from modelyard.serving.request_ids import request_ids
-from modelyard.serving.responses import OIP_PREFIX
+from modelyard.serving.responses import is_oip_path
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 _BODY_METHODS = {"POST", "PUT", "PATCH"}
@@ -80,7 +80,7 @@ class HygieneMiddleware:
             return
         if scope["method"] in _BODY_METHODS:
             ctype = (header_value(scope, b"content-type") or "").split(";")[0].strip().lower()
-            if ctype != "application/json" and (ctype or not scope["path"].startswith(OIP_PREFIX)):
+            if ctype != "application/json" and (ctype or not is_oip_path(scope["path"])):
                 await _reject(
                     scope,
                     send_with_headers,
@@ -97,7 +97,7 @@ async def _reject(
     scope: Scope, send: Send, status: int, code: str, message: str, request_id: str
 ) -> None:
     error: object = {"code": code, "message": message, "request_id": request_id}
-    if scope["path"].startswith(OIP_PREFIX):
+    if is_oip_path(scope["path"]):
         error = message  # the Open Inference Protocol's error body
     body = orjson.dumps({"error": error})
     await send(

@@ -2,9 +2,9 @@
 Inference Protocol v2 (KServe, Triton, MLServer). Same hot path as native predict.
 
 The ``/v2`` routes answer errors as OIP does, ``{"error": "<message>"}`` (400 for
-invalid input, 404 for an unknown model; the request id is in ``X-Request-ID``): their
-operations are declared with ``errors="oip"``. ``/v2/models/{name}/infer`` reads JSON
-bodies and, with an ``Inference-Header-Content-Length`` header, the binary tensor data
+invalid input, 404 for an unknown model; the request id is in ``X-Request-ID``): every
+path under ``responses.OIP_PREFIX`` does. ``/v2/models/{name}/infer`` reads JSON bodies
+and, with an ``Inference-Header-Content-Length`` header, the binary tensor data
 extension (see :mod:`modelyard.serving.protocols.oip`).
 """
 

@@ -73,11 +73,7 @@ def decode_json(body: bytes, max_depth: int = 32) -> Any:
         value = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         raise InvalidInputError(f"malformed JSON: {exc}", field="body") from None
-    # Nesting cannot exceed the number of opening brackets (those inside strings only
-    # add to the count): bodies with few of them need no walk.
-    if body.count(b"[") + body.count(b"{") > max_depth and _too_deep(value, max_depth):
-        raise InvalidInputError(f"JSON nested deeper than {max_depth} levels", field="body")
-    return value
+    return _bounded(value, body, max_depth)
 
 
 def decode_python_json(body: bytes, max_depth: int = 32) -> Any:
@@ -95,7 +91,14 @@ def decode_python_json(body: bytes, max_depth: int = 32) -> Any:
             value = json.loads(body)
         except (ValueError, RecursionError):
             raise strict from None
-    if _too_deep(value, max_depth):
+    return _bounded(value, body, max_depth)
+
+
+def _bounded(value: Any, body: bytes, max_depth: int) -> Any:
+    """``value`` (decoded from ``body``), unless its containers nest deeper than
+    ``max_depth``. Nesting cannot exceed the number of opening brackets (those inside
+    strings only add to the count), so bodies with few of them need no walk."""
+    if body.count(b"[") + body.count(b"{") > max_depth and _too_deep(value, max_depth):
         raise InvalidInputError(f"JSON nested deeper than {max_depth} levels", field="body")
     return value
 

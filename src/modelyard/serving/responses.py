@@ -63,6 +63,13 @@ def error_response(
 
 #: Paths under this prefix speak the Open Inference Protocol v2.
 OIP_PREFIX = "/v2/"
+
+
+def is_oip_path(path: str) -> bool:
+    """Whether ``path`` is an Open Inference Protocol route (errors in OIP's shape)."""
+    return path.startswith(OIP_PREFIX)
+
+
 _ENVELOPE = b'{"error":{'
 _BODY_HEADER_NAMES = frozenset(_BODY_HEADERS)
 
